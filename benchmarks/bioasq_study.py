@@ -1,0 +1,59 @@
+"""Run the BioASQ + MiniLM study end to end through the CLI and print what it did.
+
+    python benchmarks/bioasq_study.py [--storage sqlite:///bioasq-bench.db] [--output best.yaml]
+
+Needs the `demo` extra (offline MiniLM weights) and ../shared/data/bioasq beside the checkout.
+Prints the wall time of each command, trials by state, intermediate values recorded and the best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+CONFIG = Path(__file__).with_name("bioasq-minilm.yaml")
+
+
+def hpo(*args: str, storage: str) -> float:
+    started = time.perf_counter()
+    env = {**os.environ, "HPO_STORAGE": storage, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "hpo", *args], env=env, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--storage", default="sqlite:///bioasq-bench.db")
+    parser.add_argument("--output", default="best.yaml")
+    parser.add_argument("--n-trials", default="6")
+    args = parser.parse_args()
+
+    times = {
+        "create-study": hpo("create-study", "--config", str(CONFIG), "--load-if-exists", storage=args.storage),
+        "worker": hpo("worker", "--study", "bioasq-minilm", "--n-trials", args.n_trials, storage=args.storage),
+        "best": hpo("best", "--study", "bioasq-minilm", "-o", args.output, storage=args.storage),
+    }
+    study = optuna.load_study(study_name="bioasq-minilm", storage=args.storage)
+    states = [t.state.name for t in study.trials]
+    print("\n== bioasq-minilm ==")
+    for command, seconds in times.items():
+        print(f"wall time {command:<13} {seconds:8.1f} s")
+    print("trials:", {s: states.count(s) for s in sorted(set(states))})
+    for trial in study.trials:
+        steps = sorted(trial.intermediate_values)
+        print(
+            f"  trial {trial.number}: {trial.state.name:<8} value={trial.value} "
+            f"intermediate steps={steps} lr={trial.params.get('learning_rate', 0):.2e} "
+            f"batch={trial.params.get('batch_size')} train_samples/s={trial.user_attrs.get('train_samples_per_second')}"
+        )
+    print(f"best: trial {study.best_trial.number} ndcg@10={study.best_value:.4f}; YAML: {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The ``hpo`` command line: parse arguments, configure output, call the library, print results.
+
+Results go to stdout, logs to stderr. An :class:`~hpo.errors.HpoError` becomes one line on
+stderr and its exit code (2 for bad input); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hpo import __version__
+from hpo.errors import HpoError
+
+logger = logging.getLogger(__name__)
+NOISY_LOGGERS = ("sentence_transformers", "transformers", "datasets", "optuna", "httpx", "urllib3")
+
+
+class HpoGroup(click.Group):
+    """Turns HpoError into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HpoError as exc:
+            if ctx.meta.get("hpo_debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=HpoGroup)
+@click.version_option(__version__, prog_name="hpo")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="Level of the log lines written to stderr.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, debug: bool) -> None:
+    """Hyperparameter search for fine-tuning sentence-transformers models, on a shared Optuna study."""
+    ctx.meta["hpo_debug"] = debug
+    configure_logging(log_level.upper(), debug)
+
+
+def configure_logging(level: str, debug: bool) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _quiet_libraries(training: bool = False) -> None:
+    """Route Optuna's logs through ours; silence progress bars of data and model loading."""
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    if training:
+        import datasets
+        from transformers.utils import logging as transformers_logging
+
+        datasets.disable_progress_bars()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+
+
+storage_option = click.option(
+    "--storage",
+    metavar="URL",
+    help="Study storage URL. Default: $HPO_STORAGE, else sqlite:///hpo.db.",
+)
+study_option = click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+
+
+@cli.command("create-study")
+@click.option("--config", "config_path", required=True, metavar="FILE", help="YAML study config.")
+@storage_option
+@click.option("--name", metavar="NAME", help="Study name, instead of the config's study_name.")
+@click.option("--load-if-exists", is_flag=True, help="Reuse an existing study with an identical config.")
+def create_study_command(config_path: str, storage: str | None, name: str | None, load_if_exists: bool) -> None:
+    """Validate a config and its data, create the study, and print its name."""
+    from hpo.storage import resolve_storage_url
+    from hpo.study import create_study_from_file
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries(training=True)
+    click.echo(create_study_from_file(config_path, url, name, load_if_exists))
+
+
+@cli.command("worker")
+@study_option
+@storage_option
+@click.option("--gpus", metavar="IDS", help="Run one worker per GPU: '0,1' or 'all'.")
+@click.option("--n-trials", type=click.IntRange(min=1), help="Run at most this many trials in this worker.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Start no trial after this many seconds.")
+def worker_command(
+    study_name: str, storage: str | None, gpus: str | None, n_trials: int | None, timeout: float | None
+) -> None:
+    """Run trials of a study until its budget is done."""
+    from hpo.storage import resolve_storage_url
+
+    url = resolve_storage_url(storage)
+    if gpus is not None:
+        from hpo.supervisor import parse_gpus, run_supervised
+
+        args = ["--study", study_name]
+        args += ["--n-trials", str(n_trials)] if n_trials else []
+        args += ["--timeout", str(timeout)] if timeout else []
+        sys.exit(run_supervised(parse_gpus(gpus), url, args))
+    from hpo.worker import StopSignals, run_worker
+
+    _quiet_libraries(training=True)
+    stop = StopSignals()
+    stop.install()
+    summary = run_worker(url, study_name, n_trials=n_trials, timeout=timeout, stop=stop)
+    states = ", ".join(f"{n} {s.lower()}" for s, n in summary.states.items()) or "no trials"
+    click.echo(
+        f"{summary.study_name}: this worker ran {summary.trials} trials ({states}); stopped: {summary.stopped_because}"
+    )
+
+
+@cli.command("best")
+@study_option
+@storage_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the YAML here.")
+def best_command(study_name: str, storage: str | None, output: Path | None) -> None:
+    """Export the best trial as YAML: params, resolved training config, metric, provenance."""
+    from hpo.export import best_trial_document, write_yaml
+    from hpo.storage import open_storage, resolve_storage_url
+    from hpo.study import load_stored_study
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries()
+    document = best_trial_document(load_stored_study(open_storage(url), url, study_name))
+    text = write_yaml(document, output)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    metric = document["metric"]
+    click.echo(f"best trial {document['trial']['number']}: {metric['name']} = {metric['value']:.4f}")
+    for key, value in document["training"].items():
+        click.echo(f"  {key}: {value}")
+    click.echo(f"wrote {output}")
+
+
+@cli.command("studies")
+@storage_option
+def studies_command(storage: str | None) -> None:
+    """List the studies in the storage with their trial counts and best value."""
+    from hpo.storage import open_storage, resolve_storage_url
+    from hpo.summary import STATES, list_studies
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries()
+    rows = list_studies(open_storage(url))
+    header = ["study", "objective", "metric", *[s.lower() for s in STATES], "best"]
+    table = [header] + [
+        [
+            r.name,
+            r.objective,
+            r.metric,
+            *[str(r.states.get(s, 0)) for s in STATES],
+            "-" if r.best is None else f"{r.best:.4f}",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@cli.command("status")
+@study_option
+@storage_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def status_command(study_name: str, storage: str | None, as_json: bool) -> None:
+    """Trials by state, the best trial so far, and running trials with their age."""
+    from hpo.storage import open_storage, resolve_storage_url
+    from hpo.study import load_stored_study
+    from hpo.summary import format_status, study_status
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries()
+    status = study_status(load_stored_study(open_storage(url), url, study_name))
+    click.echo(json.dumps(status, indent=2) if as_json else format_status(status))
+
+
+def main() -> None:
+    cli(prog_name="hpo")

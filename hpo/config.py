@@ -1,0 +1,274 @@
+"""The study config: one YAML file, validated at the edge into frozen, typed objects.
+
+Raw dicts stop here. :func:`load_config` reads a file and raises :class:`~hpo.errors.ConfigError`
+with one line naming the file, the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from hpo.errors import ConfigError, unknown_key_message
+from hpo.schema import Strict
+from hpo.space import SearchSpace
+from objectives.registry import OBJECTIVES
+
+
+class DataSource(Strict):
+    """Where one split comes from: a local file, a Hub dataset, or the built-in demo data."""
+
+    path: str | None = None
+    hub: str | None = None
+    name: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    builtin: Literal["stdlib-docstrings"] | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _resolve_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        path = Path(value).expanduser()
+        if base is not None and not path.is_absolute():
+            path = Path(base) / path
+        if path.suffix.lower() not in FILE_FORMATS:
+            raise ValueError(
+                f"unsupported file type '{path.suffix}' for '{value}' (use one of: {', '.join(sorted(FILE_FORMATS))})"
+            )
+        return str(path.resolve()) if base is not None else str(path)
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> DataSource:
+        given = [k for k in ("path", "hub", "builtin") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'path', 'hub' or 'builtin'")
+        if self.hub is not None and self.split is None:
+            raise ValueError(f"hub dataset '{self.hub}' needs a 'split' (e.g. split: train)")
+        if self.hub is None and (self.name or self.split or self.revision):
+            raise ValueError("'name', 'split' and 'revision' apply only to a 'hub' dataset")
+        return self
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return self.path
+        if self.hub is not None:
+            parts = [self.hub, self.name, self.split]
+            return ":".join(p for p in parts if p)
+        return f"builtin:{self.builtin}"
+
+
+FILE_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+class CorpusSource(DataSource):
+    """The passage pool for retrieval: rows of (id, text)."""
+
+    id_column: str = "id"
+    text_column: str = "text"
+
+
+class DataConfig(Strict):
+    """The splits, the column mapping and how dev/test are carved when not given."""
+
+    train: DataSource
+    dev: DataSource | None = None
+    test: DataSource | None = None
+    corpus: CorpusSource | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    dev_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, ge=0, lt=0.5)
+    max_train_samples: int | None = Field(None, gt=0)
+    max_dev_queries: int | None = Field(None, gt=0)
+
+
+class EvaluationConfig(Strict):
+    """When intermediate evaluations happen and on which corpus."""
+
+    every_samples: int = Field(..., gt=0)
+    corpus_cap: int | None = Field(None, gt=0)
+    final_corpus: Literal["full", "capped"] = "full"
+    batch_size: int = Field(64, gt=0)
+
+
+class TPESamplerConfig(Strict):
+    type: Literal["tpe"]
+    n_startup_trials: int = Field(5, ge=0)
+    multivariate: bool = True
+
+
+class RandomSamplerConfig(Strict):
+    type: Literal["random"]
+
+
+class MedianPrunerConfig(Strict):
+    type: Literal["median"]
+    n_startup_trials: int = Field(2, ge=0)
+    n_warmup_steps: int = Field(0, ge=0)
+
+
+class PercentilePrunerConfig(Strict):
+    type: Literal["percentile"]
+    percentile: float = Field(..., gt=0, lt=100)
+    n_startup_trials: int = Field(2, ge=0)
+    n_warmup_steps: int = Field(0, ge=0)
+
+
+class HyperbandPrunerConfig(Strict):
+    type: Literal["hyperband"]
+    min_resource: int = Field(..., gt=0)
+    reduction_factor: int = Field(3, ge=2)
+
+
+class NoPrunerConfig(Strict):
+    type: Literal["none"]
+
+
+SamplerConfig = TPESamplerConfig | RandomSamplerConfig
+PrunerConfig = MedianPrunerConfig | PercentilePrunerConfig | HyperbandPrunerConfig | NoPrunerConfig
+_UNION_TAGS = {
+    tag
+    for model in (*get_args(SamplerConfig), *get_args(PrunerConfig))
+    for tag in get_args(model.model_fields["type"].annotation)
+}
+
+
+class BudgetConfig(Strict):
+    """How many trials the whole study runs (over all workers), and a per-worker time limit."""
+
+    n_trials: int = Field(..., gt=0)
+    timeout: float | None = Field(None, gt=0)
+
+
+class FaultToleranceConfig(Strict):
+    """Heartbeat and retry settings, rebuilt identically by every worker."""
+
+    heartbeat_interval: int = Field(30, gt=0)
+    grace_period: int = Field(90, gt=0)
+    max_retries: int = Field(2, ge=0)
+    max_consecutive_failures: int = Field(3, gt=0)
+
+    @model_validator(mode="after")
+    def _grace_after_heartbeat(self) -> FaultToleranceConfig:
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                f"grace_period ({self.grace_period}) must be longer than heartbeat_interval ({self.heartbeat_interval})"
+            )
+        return self
+
+
+class StudyConfig(Strict):
+    """A whole study: what to tune, on which data, how to search and how long."""
+
+    study_name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    objective: Literal["retrieval", "pair-classification"]
+    data: DataConfig
+    metric: str | None = None
+    direction: Literal["maximize", "minimize"] = "maximize"
+    search_space: SearchSpace
+    evaluation: EvaluationConfig
+    sampler: SamplerConfig = Field(TPESamplerConfig(type="tpe"), discriminator="type")
+    pruner: PrunerConfig = Field(MedianPrunerConfig(type="median"), discriminator="type")
+    budget: BudgetConfig
+    fault_tolerance: FaultToleranceConfig = FaultToleranceConfig()
+    seed: int = 42
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _check_against_objective(self) -> StudyConfig:
+        spec = OBJECTIVES[self.objective]
+        if self.metric is None:
+            object.__setattr__(self, "metric", spec.default_metric)
+        elif not spec.check_metric(self.metric):
+            raise ValueError(
+                f"metric '{self.metric}' is not reported by the {self.objective} evaluator "
+                f"(use one of: {', '.join(spec.metric_examples)})"
+            )
+        known = spec.required_columns + spec.optional_columns
+        for role in self.data.columns:
+            if role not in known:
+                raise ValueError("data.columns: " + unknown_key_message(role, list(known)))
+        self.search_space.check_losses(spec.losses, self.objective)
+        if self.objective == "retrieval":
+            roles = self.column_map()
+            if "relevant_ids" in self.data.columns and self.data.corpus is None:
+                raise ValueError("data.columns.relevant_ids needs data.corpus (the passage file)")
+            if self.data.corpus is not None and "relevant_ids" not in roles:
+                raise ValueError("data.corpus needs data.columns.relevant_ids")
+            if self.data.corpus is None and "positive" not in roles:
+                raise ValueError("retrieval needs data.columns.positive, or data.corpus with relevant_ids")
+        elif self.data.corpus is not None:
+            raise ValueError("data.corpus applies only to the retrieval objective")
+        return self
+
+    def column_map(self) -> dict[str, str]:
+        """Role -> source column, defaulting each role to a column of the same name."""
+        spec = OBJECTIVES[self.objective]
+        mapping = {role: role for role in spec.required_columns}
+        if self.objective == "retrieval" and self.data.corpus is None:
+            mapping["positive"] = "positive"
+        mapping.update(self.data.columns)
+        return mapping
+
+    @property
+    def metric_name(self) -> str:
+        assert self.metric is not None  # set by the validator
+        return self.metric
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a YAML study config; relative data paths resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+def parse_config(raw: dict[str, Any], source: str, base_dir: Path | None = None) -> StudyConfig:
+    """Validate a config mapping; ``source`` names it in error messages."""
+    context = {"base_dir": str(base_dir)} if base_dir is not None else {}
+    try:
+        return StudyConfig.model_validate(raw, context=context)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line for the first error: dotted key, message, and the offending value."""
+    error = exc.errors(include_url=False)[0]
+    parts = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    if len(parts) > 1 and parts[0] in {"sampler", "pruner"} and parts[1] in _UNION_TAGS:
+        del parts[1]  # pydantic puts the union member's tag ('median', ...) into the location
+    loc = ".".join(parts)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "missing required key"
+    elif error["type"] not in {"value_error", "assertion_error"} and "input" in error:
+        value = error["input"]
+        if not isinstance(value, (dict, list)):
+            message += f" (got {value!r})"
+    return f"{loc}: {message}" if loc else message

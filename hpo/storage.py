@@ -1,0 +1,102 @@
+"""Where studies live: resolve the storage URL, open Optuna's RDB storage, keep passwords out of output.
+
+``--storage``, else ``HPO_STORAGE``, else the embedded ``sqlite:///hpo.db``. Postgres engines get
+``pool_pre_ping``, a small pool per process and connect retries with backoff at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from typing import TYPE_CHECKING
+
+from hpo.errors import StorageError, UsageError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpo.config import FaultToleranceConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = "sqlite:///hpo.db"
+STORAGE_ENV = "HPO_STORAGE"
+_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+CONNECT_RETRY_SECONDS = 30.0
+
+
+def resolve_storage_url(cli_value: str | None) -> str:
+    """The URL from ``--storage``, else ``$HPO_STORAGE``, else the embedded SQLite default."""
+    url = cli_value or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in _SCHEMES:
+        raise UsageError(
+            f"storage URL '{redact(url)}': unsupported scheme '{scheme}' "
+            "(use sqlite:///FILE.db or postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)"
+        )
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)([^@]*)(@)", r"\1***\3", url)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the URL's password removed wherever it appears (error messages, tracebacks)."""
+    match = re.search(r"://[^:/@]+:([^@]*)@", url)
+    if match and match.group(1):
+        text = text.replace(match.group(1), "***")
+    return text
+
+
+def open_storage(url: str, fault_tolerance: FaultToleranceConfig | None = None) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage for ``url``, with heartbeat and stale-trial retry when given settings."""
+    import optuna
+    import sqlalchemy.exc
+    from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+    heartbeat: dict[str, object] = {}
+    if fault_tolerance is not None:
+        heartbeat = {
+            "heartbeat_interval": fault_tolerance.heartbeat_interval,
+            "grace_period": fault_tolerance.grace_period,
+        }
+        with warnings.catch_warnings():  # experimental in name only: the documented mechanism since 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            heartbeat["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=fault_tolerance.max_retries
+            )
+
+    @retry(
+        retry=retry_if_exception_type(sqlalchemy.exc.OperationalError),
+        stop=stop_after_delay(CONNECT_RETRY_SECONDS if url.startswith("postgresql") else 0),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        reraise=True,
+        before_sleep=lambda state: logger.warning("storage not reachable yet, retrying: %s", redact(url)),
+    )
+    def connect() -> optuna.storages.RDBStorage:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **heartbeat)  # type: ignore[arg-type]
+
+    try:
+        return connect()
+    except Exception as exc:  # sqlalchemy and driver errors; their text may contain the URL
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open storage {redact(url)}: {scrub(first, url)}") from None
+
+
+def _engine_kwargs(url: str) -> dict[str, object]:
+    if url.startswith("sqlite"):
+        # Workers share the file: wait for the write lock instead of failing at once.
+        return {"connect_args": {"timeout": 60}}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "pool_recycle": 300,
+        "connect_args": {"connect_timeout": 10},
+    }

@@ -1,0 +1,117 @@
+"""Read-only views of studies for ``hpo studies`` and ``hpo status``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from hpo.study import CONFIG_ATTR, StoredStudy
+
+if TYPE_CHECKING:
+    import optuna
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One line of ``hpo studies``."""
+
+    name: str
+    objective: str
+    metric: str
+    states: dict[str, int]
+    best: float | None
+
+
+def list_studies(storage: optuna.storages.BaseStorage) -> list[StudyRow]:
+    rows = []
+    for summary in storage.get_all_studies():
+        config = summary.user_attrs.get(CONFIG_ATTR, {})
+        study_id = storage.get_study_id_from_name(summary.study_name)
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        best = _best_value(trials, summary.direction.name.lower())
+        rows.append(
+            StudyRow(
+                name=summary.study_name,
+                objective=config.get("objective", "-"),
+                metric=config.get("metric") or "-",
+                states=_count_states(trials),
+                best=best,
+            )
+        )
+    return sorted(rows, key=lambda r: r.name)
+
+
+def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, Any]:
+    """Trials by state, the best trial so far, running trials with their age, recent failures."""
+    study = stored.study
+    trials = study.get_trials(deepcopy=False)
+    now = now or datetime.now()
+    status: dict[str, Any] = {
+        "study": study.study_name,
+        "objective": stored.config.objective,
+        "metric": f"{stored.config.metric_name} ({stored.config.direction})",
+        "budget": stored.config.budget.n_trials,
+        "states": _count_states(trials),
+        "best": None,
+        "running": [
+            {
+                "trial": t.number,
+                "age_seconds": round((now - t.datetime_start).total_seconds()) if t.datetime_start else None,
+                "last_step": t.last_step,
+                "params": t.params,
+            }
+            for t in trials
+            if t.state.name == "RUNNING"
+        ],
+        "failed": [
+            {"trial": t.number, "reason": t.user_attrs.get("fail_reason", "unknown")}
+            for t in trials
+            if t.state.name == "FAIL"
+        ],
+    }
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    if complete:
+        best = study.best_trial
+        status["best"] = {"trial": best.number, "value": best.value, "params": best.params}
+    return status
+
+
+def _count_states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for trial in trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def _best_value(trials: list[optuna.trial.FrozenTrial], direction: str) -> float | None:
+    values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    if not values:
+        return None
+    return max(values) if direction == "maximize" else min(values)
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The text form of :func:`study_status`."""
+    states = ", ".join(f"{n} {s.lower()}" for s, n in status["states"].items())
+    lines = [
+        f"study:     {status['study']} ({status['objective']}, {status['metric']})",
+        f"trials:    {states} (budget {status['budget']})",
+    ]
+    best = status["best"]
+    if best is None:
+        lines.append("best:      none yet")
+    else:
+        params = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
+        lines.append(f"best:      trial {best['trial']}: {best['value']:.4f} ({params})")
+    for run in status["running"]:
+        lines.append(f"running:   trial {run['trial']}, {run['age_seconds']} s, last step {run['last_step']}")
+    for failed in status["failed"]:
+        lines.append(f"failed:    trial {failed['trial']}: {failed['reason']}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,68 @@
+"""Taking trials from a study's WAITING queue, and keeping a running trial's heartbeat.
+
+Both use only Optuna's public storage API, so they work on any RDB (and gRPC proxy) storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import optuna
+
+logger = logging.getLogger(__name__)
+
+
+def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int | None:
+    """Claim the oldest WAITING trial (atomically: one worker wins); None when the queue is empty.
+
+    The WAITING trials are listed through the study so that its storage cache knows them.
+    """
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    for frozen in sorted(waiting, key=lambda t: t.number):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        try:
+            if storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.RUNNING):
+                return trial_id
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+class Heartbeat:
+    """Records the trial's heartbeat every ``interval`` seconds while the block runs."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self._storage.record_heartbeat(self._trial_id)  # type: ignore[attr-defined]
+            except Exception as exc:  # a storage blip must not kill the trial; the next beat retries
+                logger.warning("heartbeat of trial id %d failed: %s", self._trial_id, type(exc).__name__)
+            if self._stop.wait(self._interval):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        if hasattr(self._storage, "record_heartbeat"):
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

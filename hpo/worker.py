@@ -1,0 +1,229 @@
+"""The worker loop: take a trial from the study's queue, fine-tune, record, repeat.
+
+A worker needs only the study name and the storage URL: the config comes from the study, and the
+data it loads must match the fingerprint stored there. A trial that raises ends FAIL with its
+reason in ``fail_reason`` and a fresh trial takes its place in the queue; the worker goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from hpo.config import StudyConfig
+from hpo.data import StudyData, load_data
+from hpo.data.model import fingerprint as data_fingerprint
+from hpo.errors import HpoError, StudyError
+from hpo.storage import open_storage, scrub
+from hpo.study import build_pruner, build_sampler, load_stored_study
+from hpo.trial_queue import Heartbeat, pop_waiting_trial
+
+if TYPE_CHECKING:
+    import optuna
+
+    from objectives.base import Objective
+
+logger = logging.getLogger(__name__)
+
+
+class Interrupted(BaseException):
+    """A second SIGINT/SIGTERM: abandon the running trial now."""
+
+
+class StopSignals:
+    """First SIGINT/SIGTERM: finish the current trial, then stop. Second: abandon it now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise Interrupted(signal.Signals(signum).name)
+        self.requested = True
+        logger.warning(
+            "%s received: finishing the current trial, then stopping (send again to abandon it)",
+            signal.Signals(signum).name,
+        )
+
+
+@dataclass
+class WorkerSummary:
+    """What one worker process did."""
+
+    study_name: str
+    states: dict[str, int] = field(default_factory=dict)
+    stopped_because: str = ""
+
+    def count(self, state: str) -> None:
+        self.states[state] = self.states.get(state, 0) + 1
+
+    @property
+    def trials(self) -> int:
+        return sum(self.states.values())
+
+
+class TrialReporter:
+    """Forwards intermediate values to the Optuna trial; step = training samples seen."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def report(self, value: float, samples: int) -> None:
+        self.trial.report(value, samples)
+
+    def should_prune(self) -> bool:
+        return self.trial.should_prune()
+
+
+def run_worker(
+    storage_url: str,
+    study_name: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    stop: StopSignals | None = None,
+) -> WorkerSummary:
+    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed."""
+    import optuna
+
+    from objectives import load_objective
+
+    stop = stop or StopSignals()
+    stored = load_stored_study(open_storage(storage_url), storage_url, study_name)
+    config = stored.config
+    storage = open_storage(storage_url, config.fault_tolerance)
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=build_sampler(config, worker_salt=os.getpid() ^ time.time_ns()),
+        pruner=build_pruner(config),
+    )
+    data = load_data(config)
+    found = data_fingerprint(data)
+    if found != stored.fingerprint:
+        raise StudyError(
+            f"data differs from the data study '{study_name}' was created with "
+            f"(study {stored.fingerprint[:19]}..., here {found[:19]}...); "
+            "point this worker at the same files, or create a new study"
+        )
+    objective = load_objective(config.objective)
+    limit = timeout if timeout is not None else config.budget.timeout
+    deadline = time.monotonic() + limit if limit else None
+    summary = WorkerSummary(study_name)
+    failures = 0
+    while True:
+        if stop.requested:
+            summary.stopped_because = "stop signal"
+            break
+        if n_trials is not None and summary.trials >= n_trials:
+            summary.stopped_because = f"ran --n-trials {n_trials}"
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            summary.stopped_because = f"timeout of {limit:g} s"
+            break
+        with warnings.catch_warnings():  # experimental since Optuna 2.9, and still the documented way
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        trial_id = pop_waiting_trial(study, storage)
+        if trial_id is None:
+            summary.stopped_because = "study budget done"
+            break
+        state = run_trial(study, storage, trial_id, objective, data, config, storage_url)
+        summary.count(state)
+        failures = failures + 1 if state == "FAIL" else 0
+        if failures >= config.fault_tolerance.max_consecutive_failures:
+            raise HpoError(
+                f"stopping after {failures} consecutive failed trials; the config is probably broken "
+                f"(see fail_reason in: hpo status --study {study_name})"
+            )
+    logger.info("worker done (%s): %s", summary.stopped_because, summary.states)
+    return summary
+
+
+def run_trial(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    trial_id: int,
+    objective: Objective,
+    data: StudyData,
+    config: StudyConfig,
+    storage_url: str,
+) -> str:
+    """Run one claimed trial to an end state and record it; returns the state's name."""
+    import optuna
+
+    from objectives.base import Pruned
+    from objectives.training import run_training
+
+    trial = optuna.Trial(study, trial_id)
+    started = time.perf_counter()
+    with Heartbeat(storage, trial_id, config.fault_tolerance.heartbeat_interval):
+        try:
+            params = config.search_space.suggest(trial)
+            trial.set_user_attr("training", params.to_dict())
+            logger.info("trial %d started: %s", trial.number, _describe(trial.params))
+            result, _ = run_training(objective, params, data, config, TrialReporter(trial))
+        except Pruned as pruned:
+            attrs = {"pruned_at_samples": pruned.samples, "intermediate_corpus": pruned.eval_corpus}
+            _set_attrs(trial, {**attrs, "wall_seconds": _since(started)})
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            logger.info(
+                "trial %d pruned at %d samples (%s %.4f)",
+                trial.number,
+                pruned.samples,
+                config.metric_name,
+                pruned.value,
+            )
+            return "PRUNED"
+        except Interrupted:
+            _fail(study, trial, "interrupted by a second stop signal", retry=True)
+            raise
+        except Exception as exc:
+            reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], storage_url)
+            logger.error("trial %d failed: %s", trial.number, reason)
+            logger.debug("%s", scrub(traceback.format_exc(), storage_url))
+            _fail(study, trial, reason, retry=True)
+            return "FAIL"
+    _set_attrs(trial, {**result.user_attrs(), "wall_seconds": _since(started)})
+    study.tell(trial, result.value)
+    logger.info(
+        "trial %d complete: %s %.4f (%d samples, %.0f s)",
+        trial.number,
+        config.metric_name,
+        result.value,
+        result.samples_seen,
+        _since(started),
+    )
+    return "COMPLETE"
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, retry: bool) -> None:
+    import optuna
+
+    trial.set_user_attr("fail_reason", reason)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    if retry:  # keep the study's budget: a fresh trial takes the failed one's place
+        study.enqueue_trial({}, user_attrs={"replaces_trial": trial.number})
+
+
+def _set_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

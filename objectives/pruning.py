@@ -1,0 +1,82 @@
+"""A Trainer callback that evaluates at fixed numbers of training samples and stops pruned runs.
+
+The step reported is the sample count, not ``global_step``: with batch size and epochs searched,
+global steps of two trials compare different amounts of training. Evaluations happen when the
+samples seen cross a multiple of ``every_samples``, identical across trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from objectives.base import Reporter
+
+logger = logging.getLogger(__name__)
+
+
+class SampleScheduleCallback(TrainerCallback):
+    """Evaluate every ``every_samples`` samples, report to ``reporter``, stop when it says prune."""
+
+    def __init__(
+        self,
+        evaluate: Callable[[Any], dict[str, float]],
+        select: Callable[[dict[str, float]], float],
+        reporter: Reporter,
+        every_samples: int,
+        samples_per_step: int,
+    ) -> None:
+        self.evaluate = evaluate
+        self.select = select
+        self.last: tuple[int, dict[str, float]] | None = None
+        self.reporter = reporter
+        self.every_samples = every_samples
+        self.samples_per_step = samples_per_step
+        self.next_eval = every_samples
+        self.pruned_at: tuple[int, float] | None = None
+        self.intermediate: dict[int, float] = {}
+        self.eval_seconds = 0.0
+        self.nonfinite_loss: tuple[int, float] | None = None
+
+    def samples_seen(self, state: TrainerState) -> int:
+        return int(state.global_step * self.samples_per_step)
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if self.samples_seen(state) < self.next_eval:
+            return control
+        # Report at the schedule point, so every trial's curve has the same x values.
+        point = (self.samples_seen(state) // self.every_samples) * self.every_samples
+        self.next_eval = point + self.every_samples
+        started = time.perf_counter()
+        metrics = self.evaluate(kwargs["model"])
+        self.eval_seconds += time.perf_counter() - started
+        value = self.select(metrics)
+        self.last = (self.samples_seen(state), metrics)
+        self.intermediate[point] = value
+        self.reporter.report(value, point)
+        logger.info("samples %d: metric %.4f", point, value)
+        if self.reporter.should_prune():
+            self.pruned_at = (point, value)
+            control.should_training_stop = True
+        return control
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> TrainerControl:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.nonfinite_loss = (self.samples_seen(state), loss)
+            control.should_training_stop = True
+        return control

@@ -1,0 +1,61 @@
+"""`--gpus`: supervised child workers, signal forwarding, clean stop with no trial left RUNNING."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+from hpo.storage import open_storage
+from tests.conftest import retrieval_config, write_config
+from tests.hpo.test_worker import hpo
+
+
+def _study_states(storage: str) -> list[str]:
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    return [t.state.name for t in study.trials]
+
+
+def test_gpus_parent_runs_a_child_per_gpu_and_reports_its_exit(tmp_path: Path, tiny_model: str) -> None:
+    storage = f"sqlite:///{tmp_path}/study.db"
+    config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 2}))
+    assert hpo("create-study", "--config", str(config), storage=storage).returncode == 0
+    result = hpo("worker", "--study", "tiny-retrieval", "--gpus", "0", storage=storage)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "GPU 0: worker pid" in result.stderr
+    assert "exited with 0" in result.stderr
+    assert "password" not in result.stderr
+    assert sorted(_study_states(storage)).count("WAITING") == 0
+
+
+def test_first_sigterm_finishes_the_running_trial_and_exits_0(tmp_path: Path, tiny_model: str) -> None:
+    storage = f"sqlite:///{tmp_path}/study.db"
+    raw = retrieval_config(tiny_model, budget={"n_trials": 4})
+    raw["search_space"]["epochs"] = 3  # long enough to be signalled mid-trial
+    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    env = {**os.environ, "HPO_STORAGE": storage}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval", "--gpus", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while "RUNNING" not in _study_states(storage):
+        assert time.monotonic() < deadline, "no trial started"
+        time.sleep(0.5)
+    parent.send_signal(signal.SIGTERM)
+    out, err = parent.communicate(timeout=300)
+    assert parent.returncode == 0, err[-2000:]
+    assert "SIGTERM received: finishing the current trial, then stopping" in err
+    assert "stopped: stop signal" in out
+    states = _study_states(storage)
+    assert "RUNNING" not in states
+    assert states.count("COMPLETE") + states.count("PRUNED") == 1
+    assert states.count("WAITING") == 3  # the rest of the budget waits for the next worker

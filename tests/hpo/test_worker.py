@@ -1,0 +1,110 @@
+"""End to end: create-study, two real `hpo worker` processes sharing the budget, then `hpo best`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from hpo.storage import open_storage
+from tests.conftest import retrieval_config, write_config
+
+BUDGET = 5
+
+
+def hpo(*args: str, storage: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HPO_STORAGE": storage}
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) -> None:
+    config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": BUDGET}))
+    created = hpo("create-study", "--config", str(config), storage=storage)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout == "tiny-retrieval\n"
+
+    env = {**os.environ, "HPO_STORAGE": storage}
+    command = [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"]
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+        assert "stopped: study budget done" in out
+
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    states = [t.state.name for t in study.trials]
+    assert len(states) == BUDGET
+    assert states.count("COMPLETE") + states.count("PRUNED") == BUDGET
+    assert states.count("PRUNED") >= 1
+    ran = sum(int(out.split("ran ")[1].split(" trials")[0]) for out, _ in outputs)
+    assert ran == BUDGET  # the budget is shared, not per worker
+    for trial in study.trials:
+        assert set(trial.intermediate_values) <= {32, 64, 96}  # steps are samples seen
+        assert trial.intermediate_values
+        assert trial.user_attrs["training"]["model"] == tiny_model
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert {
+        "metrics",
+        "samples_seen",
+        "train_samples_per_second",
+        "peak_memory_mb",
+        "device",
+        "eval_corpus",
+    } <= set(complete[0].user_attrs)
+
+    best_path = tmp_path / "best.yaml"
+    best = hpo("best", "--study", "tiny-retrieval", "-o", str(best_path), storage=storage)
+    assert best.returncode == 0, best.stderr
+    assert best.stdout.endswith(f"wrote {best_path}\n")
+    document = yaml.safe_load(best_path.read_text())
+    assert document["trial"]["number"] == study.best_trial.number
+    assert document["metric"]["value"] == study.best_value
+    assert document["metric"]["key"] == "dev_cosine_ndcg@10"
+    assert document["params"] == study.best_params
+    assert document["training"]["learning_rate"] == study.best_params["learning_rate"]
+    assert document["config"]["study_name"] == "tiny-retrieval"
+    assert set(document["versions"]) >= {"optuna", "sentence-transformers", "torch"}
+    assert "sqlite" not in best_path.read_text() and "postgresql" not in best_path.read_text()
+
+    status = hpo("status", "--study", "tiny-retrieval", storage=storage)
+    assert f"(budget {BUDGET})" in status.stdout
+    assert "0 running, 0 waiting" in status.stdout
+
+
+def test_two_workers_share_the_budget_on_sqlite(tmp_path: Path, tiny_model: str) -> None:
+    run_study_with_two_workers(f"sqlite:///{tmp_path}/study.db", tmp_path, tiny_model)
+
+
+@pytest.mark.postgres
+def test_two_workers_share_the_budget_on_postgres(tmp_path: Path, tiny_model: str, postgres_url: str) -> None:
+    run_study_with_two_workers(postgres_url, tmp_path, tiny_model)
+
+
+def test_failing_trials_are_recorded_and_replaced(tmp_path: Path, tiny_model: str) -> None:
+    raw = retrieval_config(tiny_model, budget={"n_trials": 2})
+    raw["search_space"]["loss"] = {"CachedMultipleNegativesRankingLoss": {"mini_batch_size": 0}}
+    raw["fault_tolerance"] = {"max_consecutive_failures": 2}
+    storage = f"sqlite:///{tmp_path}/study.db"
+    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    result = hpo("worker", "--study", "tiny-retrieval", storage=storage)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: stopping after 2 consecutive failed trials; the config is probably broken "
+        "(see fail_reason in: hpo status --study tiny-retrieval)"
+    )
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert len(failed) == 2
+    assert all(t.user_attrs["fail_reason"].startswith("ValueError: ") for t in failed)
+    waiting = [t for t in study.trials if t.state.name == "WAITING"]
+    assert len(waiting) == 2  # the budget is kept for a fixed config
+    assert "RUNNING" not in {t.state.name for t in study.trials}

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpo.config import parse_config
+from hpo.data import load_data
+from hpo.errors import TrialError
+from objectives import load_objective
+from objectives.base import NullReporter, Pruned
+from objectives.training import run_training
+from tests.conftest import retrieval_config
+from tests.hpo.test_data import _jsonl, _pair_rows
+
+
+class PruneAt:
+    """Asks to prune once ``samples`` have been reported."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
+        self.reported: list[int] = []
+
+    def report(self, value: float, samples: int) -> None:
+        self.reported.append(samples)
+
+    def should_prune(self) -> bool:
+        return self.reported[-1] >= self.samples
+
+
+def _retrieval(tiny_model: str, **search: Any) -> tuple[Any, Any]:
+    raw = retrieval_config(tiny_model)
+    raw["search_space"].update(search)
+    config = parse_config(raw, source="x")
+    return config, load_data(config)
+
+
+def _pair_config(tiny_model: str, tmp_path: Path, loss: str, metric: str) -> Any:
+    raw = retrieval_config(tiny_model, objective="pair-classification", metric=metric)
+    raw["search_space"]["loss"] = {loss: {"margin": 0.4}}
+    raw["data"] = {
+        "train": {"path": _jsonl(tmp_path / "pairs.jsonl", _pair_rows(160))},
+        "max_train_samples": 96,
+    }
+    return parse_config(raw, source="x")
+
+
+def test_retrieval_run_reports_at_fixed_sample_counts(tiny_model: str) -> None:
+    config, data = _retrieval(tiny_model, batch_size=16)
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    reporter = NullReporter()
+    result, model = run_training(load_objective("retrieval"), params, data, config, reporter)
+    assert model is None
+    assert list(reporter.values) == [32, 64, 96]  # 96 pairs, every 32 samples
+    assert result.samples_seen == 96
+    assert result.metric_key == "dev_cosine_ndcg@10"
+    assert result.value == result.metrics["dev_cosine_ndcg@10"]
+    assert {"dev_cosine_mrr@10", "dev_cosine_recall@10", "dev_cosine_map@100"} <= set(result.metrics)
+    assert result.eval_corpus.startswith("full (")
+    assert result.device == "cpu"
+    assert result.peak_memory_mb > 0 and result.train_samples_per_second > 0
+
+
+def test_schedule_is_in_samples_whatever_the_batch_size(tiny_model: str) -> None:
+    config, data = _retrieval(tiny_model, batch_size=32)
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    reporter = NullReporter()
+    run_training(load_objective("retrieval"), params, data, config, reporter)
+    assert list(reporter.values) == [32, 64, 96]
+
+
+def test_pruned_run_stops_training_at_once(tiny_model: str) -> None:
+    config, data = _retrieval(tiny_model)
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    reporter = PruneAt(32)
+    with pytest.raises(Pruned) as info:
+        run_training(load_objective("retrieval"), params, data, config, reporter)
+    assert info.value.samples == 32
+    assert reporter.reported == [32]
+
+
+def test_non_finite_loss_fails_the_run(tiny_model: str, tmp_path: Path) -> None:
+    config = _pair_config(tiny_model, tmp_path, "ContrastiveLoss", "ap")
+    params = config.search_space.resolve({"learning_rate": 1e-3})
+    broken = dataclasses.replace(params, loss_params={"margin": float("nan")})
+    with pytest.raises(TrialError, match=r"^training loss became nan after 16 samples$"):
+        run_training(load_objective("pair-classification"), broken, load_data(config), config, NullReporter())
+
+
+@pytest.mark.parametrize("loss", ["CachedMultipleNegativesRankingLoss", "MultipleNegativesSymmetricRankingLoss"])
+def test_other_retrieval_losses_train(tiny_model: str, loss: str) -> None:
+    config, data = _retrieval(tiny_model, loss=loss)
+    params = config.search_space.resolve({"learning_rate": 1e-3})
+    result, _ = run_training(load_objective("retrieval"), params, data, config, NullReporter())
+    assert 0.0 <= result.value <= 1.0
+
+
+@pytest.mark.parametrize(("loss", "metric"), [("OnlineContrastiveLoss", "ap"), ("ContrastiveLoss", "f1")])
+def test_pair_classification_trains_and_scores(tiny_model: str, tmp_path: Path, loss: str, metric: str) -> None:
+    config = _pair_config(tiny_model, tmp_path, loss, metric)
+    params = config.search_space.resolve({"learning_rate": 1e-3})
+    reporter = NullReporter()
+    result, _ = run_training(load_objective("pair-classification"), params, load_data(config), config, reporter)
+    assert result.metric_key == f"dev_cosine_{metric}"
+    assert {"dev_cosine_ap", "dev_cosine_accuracy", "dev_cosine_f1"} <= set(result.metrics)
+    assert list(reporter.values) == [32, 64, 96]
