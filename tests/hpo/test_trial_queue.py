@@ -1,0 +1,75 @@
+"""The trial queue and heartbeats, on the real storages."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+import pytest
+import sqlalchemy
+
+from hpo.config import FaultToleranceConfig
+from hpo.storage import open_storage
+from hpo.trial_queue import Heartbeat, pop_waiting_trial
+
+FAULTS = FaultToleranceConfig(heartbeat_interval=1, grace_period=5, max_retries=1)
+
+
+def _study(url: str, waiting: int) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    storage = open_storage(url, FAULTS)
+    study = optuna.create_study(study_name="q", storage=storage)
+    for _ in range(waiting):
+        study.enqueue_trial({})
+    return study, storage
+
+
+def _check_queue(url: str) -> None:
+    study, storage = _study(url, waiting=2)
+    other = optuna.load_study(study_name="q", storage=open_storage(url, FAULTS))
+    first = pop_waiting_trial(study, storage)
+    second = pop_waiting_trial(other, storage)
+    assert first is not None and second is not None and first != second
+    assert pop_waiting_trial(study, storage) is None  # the budget is spent
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING", "RUNNING"]
+
+
+def _check_stale_trial_is_failed_and_retried(url: str) -> None:
+    study, storage = _study(url, waiting=1)
+    trial_id = pop_waiting_trial(study, storage)
+    assert trial_id is not None
+    trial = optuna.Trial(study, trial_id)
+    trial.suggest_float("x", 0, 1)
+    with Heartbeat(storage, trial_id, interval=1):
+        time.sleep(0.2)
+    # The worker died: backdate its heartbeat past the grace period.
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = heartbeat - INTERVAL '1 hour'")
+            if url.startswith("postgresql")
+            else sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, '-1 hour')")
+        )
+    engine.dispose()
+    optuna.storages.fail_stale_trials(study)
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["FAIL", "WAITING"]
+    retry = study.get_trials()[1]
+    assert retry.params == {"x": trial.params["x"]}  # re-run with the same parameters
+
+
+def test_queue_hands_each_trial_to_one_worker_sqlite(tmp_path: object) -> None:
+    _check_queue(f"sqlite:///{tmp_path}/q.db")
+
+
+def test_stale_trial_is_failed_and_retried_sqlite(tmp_path: object) -> None:
+    _check_stale_trial_is_failed_and_retried(f"sqlite:///{tmp_path}/q.db")
+
+
+@pytest.mark.postgres
+def test_queue_hands_each_trial_to_one_worker_postgres(postgres_url: str) -> None:
+    _check_queue(postgres_url)
+
+
+@pytest.mark.postgres
+def test_stale_trial_is_failed_and_retried_postgres(postgres_url: str) -> None:
+    _check_stale_trial_is_failed_and_retried(postgres_url)
