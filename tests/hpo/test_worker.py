@@ -24,11 +24,26 @@ def hpo(*args: str, storage: str, timeout: float = 300) -> subprocess.CompletedP
     )
 
 
+def seed_one_good_trial(storage: str) -> None:
+    """Fix the first queued trial to a learning rate that trains, outside the searched range.
+
+    Every sampled trial (lr 1e-9..1e-8) then barely moves from the untrained model and scores
+    below it at each evaluation, so the aggressive pruner deterministically prunes some.
+    """
+    rdb = open_storage(storage)
+    study = optuna.load_study(study_name="tiny-retrieval", storage=rdb)
+    first = study.get_trials(states=(optuna.trial.TrialState.WAITING,))[0]
+    trial_id = rdb.get_trial_id_from_study_id_trial_number(rdb.get_study_id_from_name("tiny-retrieval"), first.number)
+    rdb.set_trial_system_attr(trial_id, "fixed_params", {"learning_rate": 1e-3})
+
+
 def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) -> None:
-    config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": BUDGET}))
-    created = hpo("create-study", "--config", str(config), storage=storage)
+    raw = retrieval_config(tiny_model, budget={"n_trials": BUDGET})
+    raw["search_space"]["learning_rate"] = {"type": "float", "low": 1e-9, "high": 1e-8, "log": True}
+    created = hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage)
     assert created.returncode == 0, created.stderr
     assert created.stdout == "tiny-retrieval\n"
+    seed_one_good_trial(storage)
 
     env = {**os.environ, "HPO_STORAGE": storage}
     command = [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"]
@@ -66,6 +81,7 @@ def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) ->
     assert best.returncode == 0, best.stderr
     assert best.stdout.endswith(f"wrote {best_path}\n")
     document = yaml.safe_load(best_path.read_text())
+    assert study.best_trial.params["learning_rate"] == 1e-3  # the seeded good trial
     assert document["trial"]["number"] == study.best_trial.number
     assert document["metric"]["value"] == study.best_value
     assert document["metric"]["key"] == "dev_cosine_ndcg@10"
