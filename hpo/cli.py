@@ -115,12 +115,16 @@ def worker_command(
         args += ["--n-trials", str(n_trials)] if n_trials else []
         args += ["--timeout", str(timeout)] if timeout else []
         sys.exit(run_supervised(parse_gpus(gpus), url, args))
-    from hpo.worker import StopSignals, run_worker
+    from hpo.worker import Interrupted, StopSignals, run_worker
 
     _quiet_libraries(training=True)
     stop = StopSignals()
     stop.install()
-    summary = run_worker(url, study_name, n_trials=n_trials, timeout=timeout, stop=stop)
+    try:
+        summary = run_worker(url, study_name, n_trials=n_trials, timeout=timeout, stop=stop)
+    except Interrupted as signal_name:
+        click.echo(f"error: {signal_name} received twice: abandoned the running trial (it will be re-run)", err=True)
+        sys.exit(130)
     states = ", ".join(f"{n} {s.lower()}" for s, n in summary.states.items()) or "no trials"
     click.echo(
         f"{summary.study_name}: this worker ran {summary.trials} trials ({states}); stopped: {summary.stopped_because}"

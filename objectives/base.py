@@ -91,9 +91,11 @@ class Objective(abc.ABC):
     def train_dataset(self, data: StudyData) -> Any:
         """A ``datasets.Dataset`` with the columns the task's losses expect, in that order."""
 
-    @abc.abstractmethod
     def loss(self, model: SentenceTransformer, params: TrainingParams) -> nn.Module:
-        """The loss named by ``params.loss`` with ``params.loss_params``."""
+        """The loss named by ``params.loss`` with ``params.loss_params``, from the fixed registry."""
+        from objectives.losses import build_loss
+
+        return build_loss(model, params.loss, params.loss_params)
 
     @abc.abstractmethod
     def evaluator(self, data: StudyData, config: StudyConfig, split: str, capped: bool) -> tuple[BaseEvaluator, str]:

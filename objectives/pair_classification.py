@@ -9,16 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from objectives.base import Objective
-from objectives.losses import build_loss
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
-    from torch import nn
 
     from hpo.config import StudyConfig
     from hpo.data import StudyData
-    from hpo.space import TrainingParams
 
 
 class PairClassificationObjective(Objective):
@@ -33,9 +29,6 @@ class PairClassificationObjective(Objective):
         return Dataset.from_dict(
             {"sentence1": data.train.text1, "sentence2": data.train.text2, "label": data.train.labels}
         )
-
-    def loss(self, model: SentenceTransformer, params: TrainingParams) -> nn.Module:
-        return build_loss(model, params.loss, params.loss_params)
 
     def evaluator(self, data: StudyData, config: StudyConfig, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator

@@ -10,16 +10,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from objectives.base import Objective
-from objectives.losses import build_loss
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
-    from torch import nn
 
     from hpo.config import StudyConfig
     from hpo.data import StudyData
-    from hpo.space import TrainingParams
 
 
 class RetrievalObjective(Objective):
@@ -34,9 +30,6 @@ class RetrievalObjective(Objective):
         return Dataset.from_dict(
             {"anchor": [q for q, _ in data.train_pairs], "positive": [p for _, p in data.train_pairs]}
         )
-
-    def loss(self, model: SentenceTransformer, params: TrainingParams) -> nn.Module:
-        return build_loss(model, params.loss, params.loss_params)
 
     def evaluator(self, data: StudyData, config: StudyConfig, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator

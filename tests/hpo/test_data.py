@@ -165,3 +165,30 @@ def test_bioasq_with_corpus_and_given_splits() -> None:
     assert isinstance(data, RetrievalData) and data.test is not None
     assert data.summary() == {"train_pairs": 2042, "dev_queries": 279, "corpus_passages": 18687}
     assert len(data.test.queries) == 324
+
+
+def test_csv_and_parquet_files_load_like_jsonl(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _pair_rows(80)
+    csv_path = tmp_path / "train.csv"
+    csv_path.write_text("text1,text2,label\n" + "".join(f"{r['text1']},{r['text2']},{r['label']}\n" for r in rows))
+    parquet_path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet_path)
+    jsonl = load_data(_pairs_config(_jsonl(tmp_path / "train.jsonl", rows)))
+    for path in (csv_path, parquet_path):
+        assert fingerprint(load_data(_pairs_config(str(path)))) == fingerprint(jsonl)
+
+
+def test_unreachable_hub_dataset_is_a_clear_error() -> None:
+    raw = retrieval_config("m")
+    raw["data"] = {"train": {"hub": "no-such-owner/no-such-dataset", "split": "train"}}
+    with pytest.raises(DataError) as info:
+        load_data(parse_config(raw, source="x"))
+    message = str(info.value)
+    assert message.startswith("data.train: cannot load Hub dataset no-such-owner/no-such-dataset:train: ")
+    assert message.endswith(
+        "(HF_HUB_OFFLINE=1 is set and it is not in the local cache; download it once with "
+        "the Hub reachable, or point data.*.path at local files)"
+    )

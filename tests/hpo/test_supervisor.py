@@ -59,3 +59,31 @@ def test_first_sigterm_finishes_the_running_trial_and_exits_0(tmp_path: Path, ti
     assert "RUNNING" not in states
     assert states.count("COMPLETE") + states.count("PRUNED") == 1
     assert states.count("WAITING") == 3  # the rest of the budget waits for the next worker
+
+
+def test_second_signal_abandons_the_trial_and_requeues_it(tmp_path: Path, tiny_model: str) -> None:
+    storage = f"sqlite:///{tmp_path}/study.db"
+    raw = retrieval_config(tiny_model, budget={"n_trials": 2})
+    raw["search_space"]["epochs"] = 20  # far longer than the test waits
+    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    env = {**os.environ, "HPO_STORAGE": storage}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while "RUNNING" not in _study_states(storage):
+        assert time.monotonic() < deadline, "no trial started"
+        time.sleep(0.5)
+    worker.send_signal(signal.SIGINT)
+    time.sleep(1)
+    worker.send_signal(signal.SIGINT)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 130
+    assert err.endswith("error: SIGINT received twice: abandoned the running trial (it will be re-run)\n")
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING", "WAITING"]
+    assert study.trials[0].user_attrs["fail_reason"] == "interrupted by a second stop signal"
