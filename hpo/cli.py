@@ -18,7 +18,17 @@ from hpo import __version__
 from hpo.errors import HpoError
 
 logger = logging.getLogger(__name__)
-NOISY_LOGGERS = ("sentence_transformers", "transformers", "datasets", "optuna", "httpx", "urllib3")
+NOISY_LOGGERS = (
+    "sentence_transformers",
+    "transformers",
+    "datasets",
+    "optuna",
+    "torch",
+    "httpx",
+    "urllib3",
+    "filelock",
+    "fsspec",
+)
 
 
 class HpoGroup(click.Group):
