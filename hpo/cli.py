@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hpo import __version__
-from hpo.errors import HpoError
+from hpo.errors import HpoError, UsageError
 
 logger = logging.getLogger(__name__)
 NOISY_LOGGERS = (
@@ -205,6 +205,69 @@ def status_command(study_name: str, storage: str | None, as_json: bool) -> None:
     _quiet_libraries()
     status = study_status(load_stored_study(open_storage(url), url, study_name))
     click.echo(json.dumps(status, indent=2) if as_json else format_status(status))
+
+
+@cli.command("baseline")
+@study_option
+@storage_option
+def baseline_command(study_name: str, storage: str | None) -> None:
+    """Score every candidate base model zero-shot on dev and test; store the results on the study."""
+    from hpo.baseline import run_baselines
+    from hpo.evaluation import format_table
+    from hpo.storage import open_storage, resolve_storage_url
+    from hpo.study import load_stored_study
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries(training=True)
+    stored = load_stored_study(open_storage(url), url, study_name)
+    click.echo(format_table(stored.config.objective, run_baselines(stored)))
+
+
+@cli.command("train")
+@click.argument("best_yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Model folder.")
+@click.option("--splits", default="train", show_default=True, help="Splits to train on: 'train' or 'train,dev'.")
+@click.option("--push-to-hub", metavar="REPO", help="Also push the model to this Hugging Face Hub repository.")
+@click.option("--compare", multiple=True, metavar="MODEL", help="Another model to score zero-shot on test.")
+def train_command(
+    best_yaml: Path, output: Path, splits: str, push_to_hub: str | None, compare: tuple[str, ...]
+) -> None:
+    """Retrain from an exported best trial, score it on the held-out test split, save it."""
+    from hpo.evaluation import format_table
+    from hpo.final import load_best, parse_splits, train_final
+
+    recipe = load_best(best_yaml)
+    parsed = parse_splits(splits)
+    _quiet_libraries(training=True)
+    report = train_final(recipe, output, parsed, push_to_hub, compare)
+    rows = [*report.baselines, *([report.test] if report.test else []), report.dev]
+    click.echo(format_table(recipe.config.objective, rows))
+    if report.trial_value is not None:
+        click.echo(
+            f"search trial dev {recipe.config.metric_name}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f}"
+        )
+    click.echo(f"saved {output}" + (f" and pushed to {push_to_hub}" if push_to_hub else ""))
+
+
+@cli.command("evaluate")
+@click.argument("model")
+@click.option("--config", "config_path", required=True, metavar="FILE", help="Study config whose evaluator to use.")
+@click.option("--split", type=click.Choice(["dev", "test"]), default="test", show_default=True)
+def evaluate_command(model: str, config_path: str, split: str) -> None:
+    """Score a saved or Hub model with a study config's evaluator (full corpus)."""
+    from hpo.config import load_config
+    from hpo.data import load_data
+    from hpo.evaluation import evaluate_model, format_table
+
+    config = load_config(config_path)
+    _quiet_libraries(training=True)
+    data = load_data(config, include_test=split == "test")
+    if split == "test" and data.test is None:
+        raise UsageError(f"{config_path}: no test split (set data.test or data.test_fraction)")
+    result = evaluate_model(model, config, data, split)
+    click.echo(format_table(config.objective, [result]))
+    for key, value in sorted(result.metrics.items()):
+        click.echo(f"{key} {value:.4f}")
 
 
 def main() -> None:

@@ -92,6 +92,13 @@ class DataConfig(Strict):
     max_train_samples: int | None = Field(None, gt=0)
     max_dev_queries: int | None = Field(None, gt=0)
 
+    def describe(self) -> list[str]:
+        """Where each split comes from, one Markdown list item each."""
+        dev = self.dev.describe() if self.dev else f"carved from train ({self.dev_fraction:.0%})"
+        test = self.test.describe() if self.test else f"carved from train ({self.test_fraction:.0%})"
+        lines = [f"- train: {self.train.describe()}", f"- dev: {dev}", f"- test: {test}"]
+        return lines + ([f"- corpus: {self.corpus.describe()}"] if self.corpus else [])
+
 
 class EvaluationConfig(Strict):
     """When intermediate evaluations happen and on which corpus."""
@@ -168,6 +175,13 @@ class FaultToleranceConfig(Strict):
         return self
 
 
+class WarmStartConfig(Strict):
+    """Known recipes run as the study's first trials, e.g. a paper's default hyperparameters."""
+
+    recipes: list[dict[str, str | int | float | bool]] = Field(default_factory=list)
+    each_model: bool = True  # one trial per recipe and per candidate base model
+
+
 class StudyConfig(Strict):
     """A whole study: what to tune, on which data, how to search and how long."""
 
@@ -182,6 +196,7 @@ class StudyConfig(Strict):
     pruner: PrunerConfig = Field(MedianPrunerConfig(type="median"), discriminator="type")
     budget: BudgetConfig
     fault_tolerance: FaultToleranceConfig = FaultToleranceConfig()
+    warm_start: WarmStartConfig = WarmStartConfig()
     seed: int = 42
     trust_remote_code: bool = False
 
@@ -200,6 +215,9 @@ class StudyConfig(Strict):
             if role not in known:
                 raise ValueError("data.columns: " + unknown_key_message(role, list(known)))
         self.search_space.check_losses(spec.losses, self.objective)
+        warm = self.warm_start_trials()
+        if len(warm) > self.budget.n_trials:
+            raise ValueError(f"warm_start gives {len(warm)} trials but budget.n_trials is {self.budget.n_trials}")
         if self.objective == "retrieval":
             roles = self.column_map()
             if "relevant_ids" in self.data.columns and self.data.corpus is None:
@@ -211,6 +229,18 @@ class StudyConfig(Strict):
         elif self.data.corpus is not None:
             raise ValueError("data.corpus applies only to the retrieval objective")
         return self
+
+    def warm_start_trials(self) -> list[dict[str, Any]]:
+        """The fixed Optuna params of each warm-start trial, in the order they run."""
+        trials = []
+        models = self.search_space.searched_params().get("model")
+        for i, recipe in enumerate(self.warm_start.recipes):
+            params = self.search_space.recipe_params(recipe, f"warm_start.recipes[{i}]")
+            if self.warm_start.each_model and models is not None and "model" not in params:
+                trials += [{"model": m, **params} for m in models.values()]
+            else:
+                trials.append(params)
+        return trials
 
     def column_map(self) -> dict[str, str]:
         """Role -> source column, defaulting each role to a column of the same name."""

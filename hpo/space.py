@@ -47,6 +47,9 @@ class FloatParam(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
+    def contains(self, value: Any) -> bool:
+        return _has_kind(value, "float") and self.low <= value <= self.high
+
     def values(self) -> list[Scalar]:
         return [self.low, self.high]
 
@@ -68,6 +71,9 @@ class IntParam(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
 
+    def contains(self, value: Any) -> bool:
+        return _has_kind(value, "int") and self.low <= value <= self.high and (value - self.low) % self.step == 0
+
     def values(self) -> list[Scalar]:
         return [self.low, self.high]
 
@@ -80,6 +86,9 @@ class CategoricalParam(_Spec):
 
     def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
         return trial.suggest_categorical(name, self.choices)
+
+    def contains(self, value: Any) -> bool:
+        return value in self.choices
 
     def values(self) -> list[Scalar]:
         return list(self.choices)
@@ -239,6 +248,34 @@ class SearchSpace(Strict):
         """Rebuild the hyperparameters of a finished trial from its Optuna params."""
         return self._resolve(lambda name, spec: params[name])
 
+    def searched_params(self) -> dict[str, Searched]:
+        """Every parameter Optuna may be asked for, by its Optuna name (loss parameters included)."""
+        specs: dict[str, Searched] = {
+            name: param for name in _FIELD_RULES if not isinstance(param := getattr(self, name), FixedParam)
+        }
+        if len(self.loss) > 1:
+            specs["loss"] = CategoricalParam(type="categorical", choices=list(self.loss))
+        for loss, params in self.loss.items():
+            specs.update({f"{loss}.{p}": s for p, s in params.items() if not isinstance(s, FixedParam)})
+        return specs
+
+    def recipe_params(self, recipe: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """Optuna fixed params for a known recipe; ValueError when it leaves the search space."""
+        specs = self.searched_params()
+        params: dict[str, Any] = {}
+        for key, value in recipe.items():
+            if key in specs:
+                if not specs[key].contains(value):
+                    raise ValueError(f"{where}.{key}: {value!r} is outside the search space ({_describe(specs[key])})")
+                params[key] = value
+            elif key in _FIELD_RULES:
+                fixed = getattr(self, key).value
+                if value != fixed:
+                    raise ValueError(f"{where}.{key}: {value!r} differs from the fixed value {fixed!r} in search_space")
+            else:
+                raise ValueError(f"{where}: " + unknown_key_message(key, [*specs, *_FIELD_RULES]))
+        return params
+
     def searched_models(self) -> list[str]:
         return [str(v) for v in self.model.values()]
 
@@ -262,6 +299,12 @@ class SearchSpace(Strict):
             scheduler=str(values["scheduler"]),
             loss_params=loss_params,
         )
+
+
+def _describe(spec: Searched) -> str:
+    if isinstance(spec, CategoricalParam):
+        return "choices: " + ", ".join(map(str, spec.choices))
+    return f"{spec.low} to {spec.high}"
 
 
 def _has_kind(value: Any, kind: str) -> bool:

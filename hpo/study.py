@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from hpo import __version__
 from hpo.config import StudyConfig, format_validation_error
 from hpo.errors import StudyError
+from hpo.notes import update_study_note
 from hpo.storage import redact
 
 if TYPE_CHECKING:
@@ -73,11 +74,13 @@ def create_study(
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(DATA_SUMMARY_ATTR, data_summary)
         study.set_user_attr(VERSION_ATTR, __version__)
-        for _ in range(config.budget.n_trials):
-            study.enqueue_trial({})
+        warm = config.warm_start_trials()  # known recipes first, then sampled trials
+        for params in [*warm, *[{}] * (config.budget.n_trials - len(warm))]:
+            study.enqueue_trial(params, user_attrs={"warm_start": True} if params else None)
     except BaseException:
         optuna.delete_study(study_name=name, storage=storage)
         raise
+    update_study_note(study, config)
     return name
 
 

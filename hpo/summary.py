@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hpo.baseline import BASELINES_ATTR
 from hpo.study import CONFIG_ATTR, StoredStudy
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, 
             if t.state.name == "FAIL"
         ],
     }
+    status["baselines"] = {
+        model: {split: result[split]["value"] for split in ("dev", "test") if split in result}
+        for model, result in study.user_attrs.get(BASELINES_ATTR, {}).items()
+    }
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     if complete:
         best = study.best_trial
@@ -106,6 +111,9 @@ def format_status(status: dict[str, Any]) -> str:
     else:
         params = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
         lines.append(f"best:      trial {best['trial']}: {best['value']:.4f} ({params})")
+    for model, scores in status["baselines"].items():
+        values = ", ".join(f"{split} {value:.4f}" for split, value in scores.items())
+        lines.append(f"baseline:  {model} zero-shot: {values}")
     for run in status["running"]:
         lines.append(f"running:   trial {run['trial']}, {run['age_seconds']} s, last step {run['last_step']}")
     for failed in status["failed"]:

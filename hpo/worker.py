@@ -21,6 +21,7 @@ from hpo.config import StudyConfig
 from hpo.data import StudyData, load_data
 from hpo.data.model import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError
+from hpo.notes import update_study_note
 from hpo.storage import open_storage, scrub
 from hpo.study import build_pruner, build_sampler, load_stored_study
 from hpo.trial_queue import Heartbeat, pop_waiting_trial
@@ -196,6 +197,7 @@ def run_trial(
             return "FAIL"
     _set_attrs(trial, {**result.user_attrs(), "wall_seconds": _since(started)})
     study.tell(trial, result.value)
+    update_study_note(study, config)
     logger.info(
         "trial %d complete: %s %.4f (%d samples, %.0f s)",
         trial.number,
