@@ -53,12 +53,14 @@ class HpoGroup(click.Group):
     show_default=True,
     help="Level of the log lines written to stderr.",
 )
+@click.option("--quiet", is_flag=True, help="Only warnings, errors and results; no progress display.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
 @click.pass_context
-def cli(ctx: click.Context, log_level: str, debug: bool) -> None:
+def cli(ctx: click.Context, log_level: str, quiet: bool, debug: bool) -> None:
     """Hyperparameter search for fine-tuning sentence-transformers models, on a shared Optuna study."""
     ctx.meta["hpo_debug"] = debug
-    configure_logging(log_level.upper(), debug)
+    ctx.meta["hpo_quiet"] = quiet
+    configure_logging("WARNING" if quiet else log_level.upper(), debug)
 
 
 def configure_logging(level: str, debug: bool) -> None:
@@ -111,8 +113,22 @@ def create_study_command(config_path: str, storage: str | None, name: str | None
 @click.option("--gpus", metavar="IDS", help="Run one worker per GPU: '0,1' or 'all'.")
 @click.option("--n-trials", type=click.IntRange(min=1), help="Run at most this many trials in this worker.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Start no trial after this many seconds.")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bars", "log"]),
+    default="auto",
+    show_default=True,
+    help="Live bars, plain log lines, or bars only on a terminal.",
+)
+@click.pass_context
 def worker_command(
-    study_name: str, storage: str | None, gpus: str | None, n_trials: int | None, timeout: float | None
+    ctx: click.Context,
+    study_name: str,
+    storage: str | None,
+    gpus: str | None,
+    n_trials: int | None,
+    timeout: float | None,
+    progress: str,
 ) -> None:
     """Run trials of a study until its budget is done."""
     from hpo.storage import resolve_storage_url
@@ -121,17 +137,25 @@ def worker_command(
     if gpus is not None:
         from hpo.supervisor import parse_gpus, run_supervised
 
-        args = ["--study", study_name]
+        args = ["--study", study_name, "--progress", "log"]  # one terminal cannot hold several live displays
         args += ["--n-trials", str(n_trials)] if n_trials else []
         args += ["--timeout", str(timeout)] if timeout else []
         sys.exit(run_supervised(parse_gpus(gpus), url, args))
+    from hpo.progress import LogProgress, RichProgress
     from hpo.worker import Interrupted, StopSignals, run_worker
 
     _quiet_libraries(training=True)
-    stop = StopSignals()
-    stop.install()
+    live = progress == "bars" or (progress == "auto" and sys.stderr.isatty() and not ctx.meta["hpo_quiet"])
     try:
-        summary = run_worker(url, study_name, n_trials=n_trials, timeout=timeout, stop=stop)
+        with StopSignals() as stop:
+            summary = run_worker(
+                url,
+                study_name,
+                n_trials=n_trials,
+                timeout=timeout,
+                stop=stop,
+                progress=RichProgress if live else LogProgress,
+            )
     except Interrupted as signal_name:
         click.echo(f"error: {signal_name} received twice: abandoned the running trial (it will be re-run)", err=True)
         sys.exit(130)
@@ -268,6 +292,76 @@ def evaluate_command(model: str, config_path: str, split: str) -> None:
     click.echo(format_table(config.objective, [result]))
     for key, value in sorted(result.metrics.items()):
         click.echo(f"{key} {value:.4f}")
+
+
+@cli.command("dashboard")
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; keep it local unless needed.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+def dashboard_command(storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the study storage."""
+    from hpo.dashboard import serve_dashboard
+    from hpo.storage import resolve_storage_url
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries()
+    click.echo(f"http://{host}:{port}/dashboard")
+    serve_dashboard(url, host, port)
+
+
+@cli.command("report")
+@study_option
+@storage_option
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1), help="Trials in the table.")
+def report_command(study_name: str, storage: str | None, output: Path, top: int) -> None:
+    """Write a static report: HTML and PNG plots, and a Markdown table of the top trials."""
+    from hpo.report import write_report
+    from hpo.storage import open_storage, resolve_storage_url
+    from hpo.study import load_stored_study
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries()
+    report = write_report(load_stored_study(open_storage(url), url, study_name), output, top)
+    for path in report.files:
+        click.echo(str(path))
+
+
+@cli.command("modal")
+@study_option
+@storage_option
+@click.option("--containers", default=1, show_default=True, type=click.IntRange(min=1), help="Workers to start.")
+@click.option("--gpu", default="A10G", show_default=True, help="Modal GPU type, e.g. T4, A10G, A100, H100.")
+@click.option("--n-trials", type=click.IntRange(min=1), help="At most this many trials per container.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Per container: start no trial after S s.")
+@click.option("--container-timeout", default=24 * 3600, show_default=True, type=click.IntRange(min=60))
+@click.option(
+    "--retries", default=3, show_default=True, type=click.IntRange(min=0), help="Restarts of a lost container."
+)
+@click.option("--detach", is_flag=True, help="Return at once; the containers keep running.")
+def modal_command(
+    study_name: str,
+    storage: str | None,
+    containers: int,
+    gpu: str,
+    n_trials: int | None,
+    timeout: float | None,
+    container_timeout: int,
+    retries: int,
+    detach: bool,
+) -> None:
+    """Run workers of a study in Modal containers; wait until the study's budget is done."""
+    from hpo.cloud import check_modal_ready, run_on_modal
+    from hpo.storage import resolve_storage_url
+
+    url = resolve_storage_url(storage)
+    check_modal_ready(url, study_name)
+    _quiet_libraries()
+    results = run_on_modal(url, study_name, containers, gpu, n_trials, timeout, container_timeout, retries, detach)
+    if detach:
+        click.echo(f"{containers} containers started on study {study_name} (detached)")
+    for number, result in enumerate(results):
+        click.echo(f"container {number}: {result['states']} ({result['stopped_because']})")
 
 
 def main() -> None:

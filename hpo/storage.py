@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -87,6 +88,27 @@ def open_storage(url: str, fault_tolerance: FaultToleranceConfig | None = None) 
     except Exception as exc:  # sqlalchemy and driver errors; their text may contain the URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {redact(url)}: {scrub(first, url)}") from None
+
+
+def check_reachable_from_cloud(url: str) -> None:
+    """Raise unless a container elsewhere could reach this storage (no SQLite file, no localhost)."""
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        raise UsageError(
+            f"storage URL '{redact(url)}' is a local SQLite file that a cloud container cannot reach; "
+            "use a Postgres URL reachable from the internet (managed, or tunnelled)"
+        )
+    host = make_url(url).host or "localhost"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        raise UsageError(
+            f"storage host '{host}' in '{redact(url)}' is this machine, which a cloud container cannot reach; "
+            "use a Postgres reachable from the internet (managed, or tunnelled)"
+        )
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:

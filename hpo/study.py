@@ -70,6 +70,7 @@ def create_study(
     except optuna.exceptions.DuplicatedStudyError:  # created by someone else since we looked
         raise StudyError(f"study '{name}' already exists in {redact(storage_url)}") from None
     try:
+        study.set_metric_names([config.metric_name])  # the dashboard's axis label
         study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json"))
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(DATA_SUMMARY_ATTR, data_summary)

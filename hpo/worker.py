@@ -13,6 +13,7 @@ import signal
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from hpo.data import StudyData, load_data
 from hpo.data.model import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError
 from hpo.notes import update_study_note
+from hpo.progress import LogProgress, ProgressListener
 from hpo.storage import open_storage, scrub
 from hpo.study import build_pruner, build_sampler, load_stored_study
 from hpo.trial_queue import Heartbeat, pop_waiting_trial
@@ -43,10 +45,16 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.requested = False
+        self._previous: dict[int, Any] = {}
 
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
+    def __enter__(self) -> StopSignals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
@@ -75,16 +83,21 @@ class WorkerSummary:
 
 
 class TrialReporter:
-    """Forwards intermediate values to the Optuna trial; step = training samples seen."""
+    """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress."""
 
-    def __init__(self, trial: optuna.Trial) -> None:
+    def __init__(self, trial: optuna.Trial, listener: ProgressListener) -> None:
         self.trial = trial
+        self.listener = listener
 
     def report(self, value: float, samples: int) -> None:
         self.trial.report(value, samples)
+        self.listener.evaluated(self.trial.number, samples, value)
 
     def should_prune(self) -> bool:
         return self.trial.should_prune()
+
+    def progress(self, samples: int, total: int) -> None:
+        self.listener.step(self.trial.number, samples, total)
 
 
 def run_worker(
@@ -93,6 +106,7 @@ def run_worker(
     n_trials: int | None = None,
     timeout: float | None = None,
     stop: StopSignals | None = None,
+    progress: Callable[[str], ProgressListener] = LogProgress,
 ) -> WorkerSummary:
     """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed."""
     import optuna
@@ -118,9 +132,33 @@ def run_worker(
             "point this worker at the same files, or create a new study"
         )
     objective = load_objective(config.objective)
+    ctx = WorkerContext(study, storage, storage_url, config, data, objective, progress(config.metric_name))
+    try:
+        return _run_loop(ctx, n_trials, timeout, stop)
+    finally:
+        ctx.listener.close()
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What every trial of one worker process shares: loaded once, passed explicitly."""
+
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+    storage_url: str
+    config: StudyConfig
+    data: StudyData
+    objective: Objective
+    listener: ProgressListener
+
+
+def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
+    import optuna
+
+    study, config = ctx.study, ctx.config
     limit = timeout if timeout is not None else config.budget.timeout
     deadline = time.monotonic() + limit if limit else None
-    summary = WorkerSummary(study_name)
+    summary = WorkerSummary(study.study_name)
     failures = 0
     while True:
         if stop.requested:
@@ -135,77 +173,59 @@ def run_worker(
         with warnings.catch_warnings():  # experimental since Optuna 2.9, and still the documented way
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        trial_id = pop_waiting_trial(study, storage)
+        trial_id = pop_waiting_trial(study, ctx.storage)
         if trial_id is None:
             summary.stopped_because = "study budget done"
             break
-        state = run_trial(study, storage, trial_id, objective, data, config, storage_url)
+        state = run_trial(ctx, trial_id)
         summary.count(state)
         failures = failures + 1 if state == "FAIL" else 0
         if failures >= config.fault_tolerance.max_consecutive_failures:
             raise HpoError(
                 f"stopping after {failures} consecutive failed trials; the config is probably broken "
-                f"(see fail_reason in: hpo status --study {study_name})"
+                f"(see fail_reason in: hpo status --study {study.study_name})"
             )
     logger.info("worker done (%s): %s", summary.stopped_because, summary.states)
     return summary
 
 
-def run_trial(
-    study: optuna.Study,
-    storage: optuna.storages.BaseStorage,
-    trial_id: int,
-    objective: Objective,
-    data: StudyData,
-    config: StudyConfig,
-    storage_url: str,
-) -> str:
+def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     """Run one claimed trial to an end state and record it; returns the state's name."""
     import optuna
 
     from objectives.base import Pruned
     from objectives.training import run_training
 
+    study, config, listener = ctx.study, ctx.config, ctx.listener
     trial = optuna.Trial(study, trial_id)
     started = time.perf_counter()
-    with Heartbeat(storage, trial_id, config.fault_tolerance.heartbeat_interval):
+    with Heartbeat(ctx.storage, trial_id, config.fault_tolerance.heartbeat_interval):
         try:
             params = config.search_space.suggest(trial)
             trial.set_user_attr("training", params.to_dict())
-            logger.info("trial %d started: %s", trial.number, _describe(trial.params))
-            result, _ = run_training(objective, params, data, config, TrialReporter(trial))
+            listener.trial_started(trial.number, trial.params)
+            result, _ = run_training(ctx.objective, params, ctx.data, config, TrialReporter(trial, listener))
         except Pruned as pruned:
             attrs = {"pruned_at_samples": pruned.samples, "intermediate_corpus": pruned.eval_corpus}
             _set_attrs(trial, {**attrs, "wall_seconds": _since(started)})
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            logger.info(
-                "trial %d pruned at %d samples (%s %.4f)",
-                trial.number,
-                pruned.samples,
-                config.metric_name,
-                pruned.value,
-            )
+            detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"
+            listener.trial_finished(trial.number, "PRUNED", detail)
             return "PRUNED"
         except Interrupted:
             _fail(study, trial, "interrupted by a second stop signal", retry=True)
             raise
         except Exception as exc:
-            reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], storage_url)
-            logger.error("trial %d failed: %s", trial.number, reason)
-            logger.debug("%s", scrub(traceback.format_exc(), storage_url))
+            reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], ctx.storage_url)
+            logger.debug("%s", scrub(traceback.format_exc(), ctx.storage_url))
             _fail(study, trial, reason, retry=True)
+            listener.trial_finished(trial.number, "FAIL", reason)
             return "FAIL"
     _set_attrs(trial, {**result.user_attrs(), "wall_seconds": _since(started)})
     study.tell(trial, result.value)
     update_study_note(study, config)
-    logger.info(
-        "trial %d complete: %s %.4f (%d samples, %.0f s)",
-        trial.number,
-        config.metric_name,
-        result.value,
-        result.samples_seen,
-        _since(started),
-    )
+    detail = f"{config.metric_name} {result.value:.4f} ({result.samples_seen} samples, {_since(started):.0f} s)"
+    listener.trial_finished(trial.number, "COMPLETE", detail)
     return "COMPLETE"
 
 
@@ -225,7 +245,3 @@ def _set_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
 
 def _since(started: float) -> float:
     return round(time.perf_counter() - started, 3)
-
-
-def _describe(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

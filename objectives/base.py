@@ -23,6 +23,8 @@ class Reporter(Protocol):
 
     def should_prune(self) -> bool: ...
 
+    def progress(self, samples: int, total: int) -> None: ...
+
 
 class NullReporter:
     """A reporter for runs outside a study (final training): records values, never prunes."""
@@ -35,6 +37,9 @@ class NullReporter:
 
     def should_prune(self) -> bool:
         return False
+
+    def progress(self, samples: int, total: int) -> None:
+        pass
 
 
 class Pruned(Exception):  # noqa: N818 - mirrors optuna.TrialPruned

@@ -49,6 +49,7 @@ class SampleScheduleCallback(TrainerCallback):
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
+        self.reporter.progress(self.samples_seen(state), int(state.max_steps * self.samples_per_step))
         if self.samples_seen(state) < self.next_eval:
             return control
         # Report at the schedule point, so every trial's curve has the same x values.
@@ -61,7 +62,7 @@ class SampleScheduleCallback(TrainerCallback):
         self.last = (self.samples_seen(state), metrics)
         self.intermediate[point] = value
         self.reporter.report(value, point)
-        logger.info("samples %d: metric %.4f", point, value)
+        logger.debug("samples %d: metric %.4f", point, value)
         if self.reporter.should_prune():
             self.pruned_at = (point, value)
             control.should_training_stop = True

@@ -84,3 +84,26 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> str:
+    """Storage URL of a SQLite study with complete and pruned trials (tiny model), run once per session."""
+    from click.testing import CliRunner
+
+    from hpo.cli import cli
+    from tests.hpo.test_worker import seed_one_good_trial
+
+    directory = tmp_path_factory.mktemp("finished")
+    url = f"sqlite:///{directory}/study.db"
+    raw = retrieval_config(tiny_model, budget={"n_trials": 4})
+    raw["search_space"]["learning_rate"] = {"type": "float", "low": 1e-9, "high": 1e-8, "log": True}
+    # One worker: trial 0 (good) and trial 1 complete as startup trials; 2 and 3 score below 0 and are pruned.
+    raw["pruner"] = {"type": "percentile", "percentile": 99.0, "n_startup_trials": 2}
+    runner = CliRunner()
+    created = runner.invoke(cli, ["create-study", "--config", str(write_config(directory, raw)), "--storage", url])
+    assert created.exit_code == 0, created.stderr
+    seed_one_good_trial(url)
+    ran = runner.invoke(cli, ["worker", "--study", "tiny-retrieval", "--storage", url])
+    assert ran.exit_code == 0, ran.stderr
+    return url

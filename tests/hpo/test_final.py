@@ -152,7 +152,8 @@ def test_push_without_hub_fails_before_training(tmp_path: Path) -> None:
     result = invoke("train", str(bad), "-o", str(tmp_path / "out"))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {bad}: not an exported best trial (missing 'config'); export one with: hpo best --study NAME -o best.yaml\n"
+        f"error: {bad}: not an exported best trial (missing 'config'); "
+        "export one with: hpo best --study NAME -o best.yaml\n"
     )
 
 

@@ -29,6 +29,9 @@ class PruneAt:
     def should_prune(self) -> bool:
         return self.reported[-1] >= self.samples
 
+    def progress(self, samples: int, total: int) -> None:
+        pass
+
 
 def _retrieval(tiny_model: str, **search: Any) -> tuple[Any, Any]:
     raw = retrieval_config(tiny_model)

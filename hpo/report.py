@@ -1,0 +1,131 @@
+"""``hpo report``: a static report of a study for headless servers and for sharing.
+
+HTML (interactive, plotly) and PNG (matplotlib) files of Optuna's own plots, and a Markdown page
+with the study summary and a table of the top trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpo.progress import describe_params
+from hpo.study import StoredStudy
+
+if TYPE_CHECKING:
+    import optuna
+
+logger = logging.getLogger(__name__)
+
+PLOTS = (
+    "optimization_history",
+    "intermediate_values",
+    "param_importances",
+    "parallel_coordinate",
+    "slice",
+)
+
+
+STEP_LABEL = "training samples seen"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The files written, and the plots skipped with the reason."""
+
+    directory: Path
+    files: list[Path]
+    skipped: dict[str, str]
+
+
+def write_report(stored: StoredStudy, directory: Path, top: int = 10) -> Report:
+    """Write every plot as HTML and PNG, and ``report.md``; a plot the study cannot draw yet is skipped."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    directory.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    skipped: dict[str, str] = {}
+    for name in PLOTS:
+        try:
+            files += _write_plot(stored.study, name, directory)
+        except (ValueError, RuntimeError) as exc:  # e.g. importances need two complete trials
+            skipped[name] = str(exc).splitlines()[0]
+            logger.warning("plot %s skipped: %s", name, skipped[name])
+    markdown = directory / "report.md"
+    markdown.write_text(report_markdown(stored, files, skipped, top), encoding="utf-8")
+    return Report(directory, [*files, markdown], skipped)
+
+
+def _write_plot(study: optuna.Study, name: str, directory: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+    import optuna
+
+    with warnings.catch_warnings():  # experimental backend; axis-limit notes on flat params
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        if not _has_data(study, name):
+            raise ValueError("no trial has data for it yet")
+        figure = getattr(optuna.visualization, f"plot_{name}")(study)
+        if name == "intermediate_values":
+            figure.update_xaxes(title_text=STEP_LABEL)
+        html = directory / f"{name}.html"
+        figure.write_html(str(html), include_plotlyjs="directory")  # one plotly.min.js beside them, works offline
+        axes = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
+    png = directory / f"{name}.png"
+    first = axes.flat[0] if hasattr(axes, "flat") else axes
+    if name == "intermediate_values":
+        first.set_xlabel(STEP_LABEL)
+    first.figure.set_size_inches(10, 6)
+    first.figure.savefig(png, dpi=100, bbox_inches="tight")
+    plt.close("all")
+    return [html, png]
+
+
+def _has_data(study: optuna.Study, name: str) -> bool:
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if name == "intermediate_values":
+        return any(t.intermediate_values for t in study.get_trials(deepcopy=False))
+    if name == "param_importances":
+        return len(complete) >= 2 and bool(complete[0].params)
+    return bool(complete)
+
+
+def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, str], top: int) -> str:
+    import optuna
+
+    study, config = stored.study, stored.config
+    trials = study.get_trials(deepcopy=False)
+    states = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    complete.sort(key=lambda t: t.value or 0.0, reverse=config.direction == "maximize")
+    lines = [
+        f"# Study {study.study_name}",
+        "",
+        f"Objective {config.objective}; metric {config.metric_name} on dev ({config.direction}).",
+        "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in states.items()) + f" (budget {config.budget.n_trials}).",
+        "",
+        f"## Top {min(top, len(complete))} trials",
+        "",
+        "| trial | " + config.metric_name + " | samples | train samples/s | minutes | params |",
+        "|---|---|---|---|---|---|",
+    ]
+    for trial in complete[:top]:
+        attrs = trial.user_attrs
+        minutes = attrs.get("wall_seconds", 0) / 60
+        lines.append(
+            f"| {trial.number} | {trial.value:.4f} | {attrs.get('samples_seen', '-')} | "
+            f"{attrs.get('train_samples_per_second', '-')} | {minutes:.1f} | {describe_params(trial.params)} |"
+        )
+    lines += ["", "## Plots", ""]
+    for path in files:
+        if path.suffix == ".png":
+            title = path.stem.replace("_", " ")
+            lines.append(f"### {title}\n\n![{title}]({path.name})\n\n[interactive]({path.stem}.html)\n")
+    lines += [f"- {name}: skipped ({reason})" for name, reason in skipped.items()]
+    return "\n".join(lines) + "\n"

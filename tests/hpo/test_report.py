@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from hpo.report import PLOTS
+from hpo.storage import open_storage
+from tests.hpo.test_cli import invoke
+
+
+def test_report_writes_every_plot_and_the_top_trials(finished_study: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = invoke("report", "--study", "tiny-retrieval", "--storage", finished_study, "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    for name in PLOTS:
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "plotly" in (out / f"{name}.html").read_text()
+    assert (out / "plotly.min.js").exists()  # the HTML works offline
+    assert result.stdout.splitlines()[-1] == str(out / "report.md")
+
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(finished_study))
+    complete = sorted(
+        (t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value or 0.0, reverse=True
+    )
+    markdown = (out / "report.md").read_text()
+    assert "# Study tiny-retrieval" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r.split("|")[1]) for r in rows] == [t.number for t in complete]
+    assert "![intermediate values](intermediate_values.png)" in markdown
+
+
+def test_report_skips_plots_a_new_study_cannot_draw(tmp_path: Path) -> None:
+    from tests.conftest import retrieval_config, write_config
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    invoke("create-study", "--config", str(write_config(tmp_path, retrieval_config("m"))), "--storage", url)
+    result = invoke("report", "--study", "tiny-retrieval", "--storage", url, "-o", str(tmp_path / "r"))
+    assert result.exit_code == 0
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "- optimization_history: skipped (no trial has data for it yet)" in markdown
+
+
+def test_finished_study_has_complete_and_pruned_trials(finished_study: str) -> None:
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(finished_study))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED"]
