@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import modal
 import pytest
 
 from tests.conftest import retrieval_config, write_config
 from tests.hpo.test_cli import invoke
+
+modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
 
 
 @pytest.fixture
