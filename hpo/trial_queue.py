@@ -36,6 +36,38 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
     return None
 
 
+def fail_stale_trials(study: optuna.Study, storage: optuna.storages.RDBStorage) -> list[int]:
+    """Optuna's ``fail_stale_trials``, with the reason recorded in the failed trial's ``fail_reason``.
+
+    A trial whose heartbeat is older than the grace period lost its worker (killed, preempted, out
+    of memory). It is failed once, by whichever worker sees it first, and the storage's stale-trial
+    callback re-queues it with the same parameters.
+    """
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    interval = storage.get_heartbeat_interval()
+    if interval is None:
+        return []
+    grace = storage.grace_period if storage.grace_period is not None else 2 * interval
+    reason = f"no heartbeat for over {grace} s: its worker was killed or lost; re-queued"
+    failed = []
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial_id in storage._get_stale_trial_ids(study_id):  # BaseHeartbeat's interface, as Optuna uses it
+        try:
+            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            if storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL):
+                failed.append(trial_id)
+        except UpdateFinishedTrialError:
+            continue  # another worker failed it first
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for trial_id in failed:
+        logger.warning("trial id %d: %s", trial_id, reason)
+        if callback is not None:
+            callback(study, storage.get_trial(trial_id))
+    return failed
+
+
 class Heartbeat:
     """Records the trial's heartbeat every ``interval`` seconds while the block runs."""
 

@@ -12,7 +12,6 @@ import os
 import signal
 import time
 import traceback
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -26,7 +25,7 @@ from hpo.notes import update_study_note
 from hpo.progress import LogProgress, ProgressListener
 from hpo.storage import open_storage, scrub
 from hpo.study import build_pruner, build_sampler, load_stored_study
-from hpo.trial_queue import Heartbeat, pop_waiting_trial
+from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
 
 if TYPE_CHECKING:
     import optuna
@@ -144,7 +143,7 @@ class WorkerContext:
     """What every trial of one worker process shares: loaded once, passed explicitly."""
 
     study: optuna.Study
-    storage: optuna.storages.BaseStorage
+    storage: optuna.storages.RDBStorage
     storage_url: str
     config: StudyConfig
     data: StudyData
@@ -154,6 +153,7 @@ class WorkerContext:
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
     import optuna
+
 
     study, config = ctx.study, ctx.config
     limit = timeout if timeout is not None else config.budget.timeout
@@ -170,11 +170,13 @@ def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, s
         if deadline is not None and time.monotonic() >= deadline:
             summary.stopped_because = f"timeout of {limit:g} s"
             break
-        with warnings.catch_warnings():  # experimental since Optuna 2.9, and still the documented way
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        fail_stale_trials(study, ctx.storage)
         trial_id = pop_waiting_trial(study, ctx.storage)
         if trial_id is None:
+            if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                # Another worker's trial may still go stale and be re-queued: wait for it.
+                time.sleep(min(5, config.fault_tolerance.heartbeat_interval))
+                continue
             summary.stopped_because = "study budget done"
             break
         state = run_trial(ctx, trial_id)

@@ -10,7 +10,7 @@ import sqlalchemy
 
 from hpo.config import FaultToleranceConfig
 from hpo.storage import open_storage
-from hpo.trial_queue import Heartbeat, pop_waiting_trial
+from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
 
 FAULTS = FaultToleranceConfig(heartbeat_interval=1, grace_period=5, max_retries=1)
 
@@ -50,9 +50,13 @@ def _check_stale_trial_is_failed_and_retried(url: str) -> None:
             else sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, '-1 hour')")
         )
     engine.dispose()
-    optuna.storages.fail_stale_trials(study)
+    assert fail_stale_trials(study, storage) == [trial_id]
+    assert fail_stale_trials(study, storage) == []  # failed once, whoever looks next
     states = [t.state.name for t in study.get_trials()]
     assert states == ["FAIL", "WAITING"]
+    assert study.get_trials()[0].user_attrs["fail_reason"] == (
+        "no heartbeat for over 5 s: its worker was killed or lost; re-queued"
+    )
     retry = study.get_trials()[1]
     assert retry.params == {"x": trial.params["x"]}  # re-run with the same parameters
 
