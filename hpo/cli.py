@@ -120,6 +120,13 @@ def create_study_command(config_path: str, storage: str | None, name: str | None
     show_default=True,
     help="Live bars, plain log lines, or bars only on a terminal.",
 )
+@click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="After SIGINT/SIGTERM, abandon (and re-queue) a trial still running after S seconds.",
+)
+@click.option("--max-restarts", default=3, show_default=True, type=click.IntRange(min=0), help="With --gpus.")
 @click.pass_context
 def worker_command(
     ctx: click.Context,
@@ -129,6 +136,8 @@ def worker_command(
     n_trials: int | None,
     timeout: float | None,
     progress: str,
+    stop_grace: float | None,
+    max_restarts: int,
 ) -> None:
     """Run trials of a study until its budget is done."""
     from hpo.storage import resolve_storage_url
@@ -140,14 +149,15 @@ def worker_command(
         args = ["--study", study_name, "--progress", "log"]  # one terminal cannot hold several live displays
         args += ["--n-trials", str(n_trials)] if n_trials else []
         args += ["--timeout", str(timeout)] if timeout else []
-        sys.exit(run_supervised(parse_gpus(gpus), url, args))
+        args += ["--stop-grace", str(stop_grace)] if stop_grace else []
+        sys.exit(run_supervised(parse_gpus(gpus), url, args, max_restarts))
     from hpo.progress import LogProgress, RichProgress
     from hpo.worker import Interrupted, StopSignals, run_worker
 
     _quiet_libraries(training=True)
     live = progress == "bars" or (progress == "auto" and sys.stderr.isatty() and not ctx.meta["hpo_quiet"])
     try:
-        with StopSignals() as stop:
+        with StopSignals(grace=stop_grace) as stop:
             summary = run_worker(
                 url,
                 study_name,
@@ -156,8 +166,8 @@ def worker_command(
                 stop=stop,
                 progress=RichProgress if live else LogProgress,
             )
-    except Interrupted as signal_name:
-        click.echo(f"error: {signal_name} received twice: abandoned the running trial (it will be re-run)", err=True)
+    except Interrupted as reason:
+        click.echo(f"error: {reason}: abandoned the running trial (it will be re-run)", err=True)
         sys.exit(130)
     states = ", ".join(f"{n} {s.lower()}" for s, n in summary.states.items()) or "no trials"
     click.echo(

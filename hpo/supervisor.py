@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from types import FrameType
 
 from hpo.errors import UsageError
@@ -34,29 +35,50 @@ def parse_gpus(value: str) -> list[str]:
     return gpus
 
 
-def run_supervised(gpus: list[str], storage_url: str, worker_args: list[str]) -> int:
-    """Start one ``hpo worker`` per GPU and wait for all; returns the worst exit code."""
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    for gpu in gpus:
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, STORAGE_ENV: storage_url}
-        children[gpu] = subprocess.Popen([sys.executable, "-m", "hpo", "worker", *worker_args], env=env)
-        logger.info("GPU %s: worker pid %d started", gpu, children[gpu].pid)
+def run_supervised(gpus: list[str], storage_url: str, worker_args: list[str], max_restarts: int = 3) -> int:
+    """Run one ``hpo worker`` per GPU until all have stopped; returns the worst exit code.
+
+    A child that crashes (exits non-zero without having been signalled) is restarted, at most
+    ``max_restarts`` times per GPU; a child that exits 0 has finished its share of the study.
+    """
+    children = {gpu: _start(gpu, storage_url, worker_args) for gpu in gpus}
+    restarts = dict.fromkeys(gpus, 0)
+    codes: dict[str, int] = {}
+    stopping = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children.values():
             if child.poll() is None:
                 child.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = {gpu: child.wait() for gpu, child in children.items()}
+        while len(codes) < len(children):
+            for gpu, child in children.items():
+                if gpu in codes or (code := child.poll()) is None:
+                    continue
+                log = logger.info if code == 0 else logger.error
+                log("GPU %s: worker pid %d exited with %d", gpu, child.pid, code)
+                if code != 0 and not stopping and restarts[gpu] < max_restarts:
+                    restarts[gpu] += 1
+                    logger.warning("GPU %s: restarting its worker (%d of %d)", gpu, restarts[gpu], max_restarts)
+                    children[gpu] = _start(gpu, storage_url, worker_args)
+                else:
+                    codes[gpu] = code
+            time.sleep(0.5)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    for gpu, code in codes.items():
-        log = logger.info if code == 0 else logger.error
-        log("GPU %s: worker pid %d exited with %d", gpu, children[gpu].pid, code)
     return max(codes.values(), key=abs)
+
+
+def _start(gpu: str, storage_url: str, worker_args: list[str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, STORAGE_ENV: storage_url}
+    child = subprocess.Popen([sys.executable, "-m", "hpo", "worker", *worker_args], env=env)
+    logger.info("GPU %s: worker pid %d started", gpu, child.pid)
+    return child
 
 
 def _gpu_count() -> int:

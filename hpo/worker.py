@@ -40,28 +40,40 @@ class Interrupted(BaseException):
 
 
 class StopSignals:
-    """First SIGINT/SIGTERM: finish the current trial, then stop. Second: abandon it now."""
+    """First SIGINT/SIGTERM: finish the current trial, then stop. Second: abandon it now.
 
-    def __init__(self) -> None:
+    With ``grace`` seconds, a trial still running that long after the first signal is abandoned
+    too (a preempted machine rarely waits for a long trial); an abandoned trial is re-queued.
+    """
+
+    def __init__(self, grace: float | None = None) -> None:
         self.requested = False
+        self.grace = grace
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        signal.alarm(0)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if signum == signal.SIGALRM:
+            raise Interrupted(f"the stop grace of {self.grace:g} s passed")
         if self.requested:
-            raise Interrupted(signal.Signals(signum).name)
+            raise Interrupted(f"{name} received twice")
         self.requested = True
+        if self.grace:
+            signal.setitimer(signal.ITIMER_REAL, self.grace)
         logger.warning(
-            "%s received: finishing the current trial, then stopping (send again to abandon it)",
-            signal.Signals(signum).name,
+            "%s received: finishing the current trial, then stopping (send again to abandon it%s)",
+            name,
+            f"; abandoned after {self.grace:g} s" if self.grace else "",
         )
 
 
@@ -154,7 +166,6 @@ class WorkerContext:
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
     import optuna
 
-
     study, config = ctx.study, ctx.config
     limit = timeout if timeout is not None else config.budget.timeout
     deadline = time.monotonic() + limit if limit else None
@@ -214,8 +225,8 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"
             listener.trial_finished(trial.number, "PRUNED", detail)
             return "PRUNED"
-        except Interrupted:
-            _fail(study, trial, "interrupted by a second stop signal", retry=True)
+        except Interrupted as exc:
+            _fail(study, trial, f"abandoned: {exc}", retry=True)
             raise
         except Exception as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], ctx.storage_url)

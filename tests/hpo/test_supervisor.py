@@ -86,4 +86,43 @@ def test_second_signal_abandons_the_trial_and_requeues_it(tmp_path: Path, tiny_m
     assert err.endswith("error: SIGINT received twice: abandoned the running trial (it will be re-run)\n")
     study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
     assert [t.state.name for t in study.trials] == ["FAIL", "WAITING", "WAITING"]
-    assert study.trials[0].user_attrs["fail_reason"] == "interrupted by a second stop signal"
+    assert study.trials[0].user_attrs["fail_reason"] == "abandoned: SIGINT received twice"
+
+
+def test_stop_grace_abandons_a_long_trial(tmp_path: Path, tiny_model: str) -> None:
+    storage = f"sqlite:///{tmp_path}/study.db"
+    raw = retrieval_config(tiny_model, budget={"n_trials": 2})
+    raw["search_space"]["epochs"] = 20
+    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    env = {**os.environ, "HPO_STORAGE": storage}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval", "--stop-grace", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while "RUNNING" not in _study_states(storage):
+        assert time.monotonic() < deadline, "no trial started"
+        time.sleep(0.5)
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130
+    assert err.endswith("error: the stop grace of 1 s passed: abandoned the running trial (it will be re-run)\n")
+    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    assert study.trials[0].user_attrs["fail_reason"] == "abandoned: the stop grace of 1 s passed"
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING", "WAITING"]
+
+
+def test_crashed_child_is_restarted_up_to_the_limit(tmp_path: Path, tiny_model: str) -> None:
+    storage = f"sqlite:///{tmp_path}/study.db"
+    raw = retrieval_config(tiny_model, budget={"n_trials": 3})
+    raw["search_space"]["loss"] = {"CachedMultipleNegativesRankingLoss": {"mini_batch_size": 0}}  # always fails
+    raw["fault_tolerance"] = {"max_consecutive_failures": 1}
+    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    result = hpo("worker", "--study", "tiny-retrieval", "--gpus", "0", "--max-restarts", "1", storage=storage)
+    assert result.returncode == 1
+    assert result.stderr.count("exited with 1") == 2
+    assert "GPU 0: restarting its worker (1 of 1)" in result.stderr
+    assert _study_states(storage).count("FAIL") == 2
