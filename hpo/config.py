@@ -165,6 +165,7 @@ class FaultToleranceConfig(Strict):
     grace_period: int = Field(90, gt=0)
     max_retries: int = Field(2, ge=0)
     max_consecutive_failures: int = Field(3, gt=0)
+    db_outage_seconds: float = Field(300, gt=0)
 
     @model_validator(mode="after")
     def _grace_after_heartbeat(self) -> FaultToleranceConfig:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import optuna
 
     from hpo.config import FaultToleranceConfig
+    from hpo.retrying_storage import RetryingStorage
 
 logger = logging.getLogger(__name__)
 
@@ -53,23 +54,32 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-def open_storage(url: str, fault_tolerance: FaultToleranceConfig | None = None) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage for ``url``, with heartbeat and stale-trial retry when given settings."""
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage for ``url``, for short commands (no heartbeat)."""
+    return _connect(url, {})
+
+
+def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> RetryingStorage:
+    """The storage a worker uses: heartbeats, stale-trial retry, and calls retried through outages."""
+    import optuna
+
+    from hpo.retrying_storage import RetryingStorage
+
+    with warnings.catch_warnings():  # experimental in name only: the documented mechanism since 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=fault_tolerance.max_retries)
+    heartbeat = {
+        "heartbeat_interval": fault_tolerance.heartbeat_interval,
+        "grace_period": fault_tolerance.grace_period,
+        "heartbeat_stale_trial_callback": retry,
+    }
+    return RetryingStorage(_connect(url, heartbeat), fault_tolerance.db_outage_seconds, redact(url))
+
+
+def _connect(url: str, heartbeat: dict[str, object]) -> optuna.storages.RDBStorage:
     import optuna
     import sqlalchemy.exc
     from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
-
-    heartbeat: dict[str, object] = {}
-    if fault_tolerance is not None:
-        heartbeat = {
-            "heartbeat_interval": fault_tolerance.heartbeat_interval,
-            "grace_period": fault_tolerance.grace_period,
-        }
-        with warnings.catch_warnings():  # experimental in name only: the documented mechanism since 2.8
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            heartbeat["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=fault_tolerance.max_retries
-            )
 
     @retry(
         retry=retry_if_exception_type(sqlalchemy.exc.OperationalError),

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.retrying_storage import RetryingStorage
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +38,7 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
     return None
 
 
-def fail_stale_trials(study: optuna.Study, storage: optuna.storages.RDBStorage) -> list[int]:
+def fail_stale_trials(study: optuna.Study, storage: RetryingStorage) -> list[int]:
     """Optuna's ``fail_stale_trials``, with the reason recorded in the failed trial's ``fail_reason``.
 
     A trial whose heartbeat is older than the grace period lost its worker (killed, preempted, out

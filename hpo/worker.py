@@ -23,13 +23,14 @@ from hpo.data.model import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError
 from hpo.notes import update_study_note
 from hpo.progress import LogProgress, ProgressListener
-from hpo.storage import open_storage, scrub
+from hpo.storage import open_storage, open_worker_storage, scrub
 from hpo.study import build_pruner, build_sampler, load_stored_study
 from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
 
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.retrying_storage import RetryingStorage
     from objectives.base import Objective
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def run_worker(
     stop = stop or StopSignals()
     stored = load_stored_study(open_storage(storage_url), storage_url, study_name)
     config = stored.config
-    storage = open_storage(storage_url, config.fault_tolerance)
+    storage = open_worker_storage(storage_url, config.fault_tolerance)
     study = optuna.load_study(
         study_name=study_name,
         storage=storage,
@@ -155,7 +156,7 @@ class WorkerContext:
     """What every trial of one worker process shares: loaded once, passed explicitly."""
 
     study: optuna.Study
-    storage: optuna.storages.RDBStorage
+    storage: RetryingStorage
     storage_url: str
     config: StudyConfig
     data: StudyData

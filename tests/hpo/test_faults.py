@@ -1,4 +1,4 @@
-"""Damage done for real: a worker killed with SIGKILL mid-trial."""
+"""Damage done for real: a worker killed with SIGKILL mid-trial, database connections cut mid-study."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 
 from hpo.storage import open_storage
-from tests.conftest import retrieval_config, write_config
+from tests.conftest import POSTGRES_URL, retrieval_config, write_config
 from tests.hpo.test_worker import hpo
 
 
@@ -47,3 +48,70 @@ def test_killed_worker_trial_is_failed_requeued_and_the_budget_still_met(tmp_pat
     assert failed.user_attrs["fail_reason"] == "no heartbeat for over 3 s: its worker was killed or lost; re-queued"
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed.number)
     assert retry.state.name == "COMPLETE" and retry.params == killed.params
+
+
+def test_storage_calls_ride_out_a_blip_and_fail_clearly_after_the_limit() -> None:
+    import sqlalchemy.exc
+
+    from hpo.errors import StorageError
+    from hpo.retrying_storage import RetryingStorage
+
+    class Flaky:
+        def __init__(self, failures: int) -> None:
+            self.failures = failures
+
+        def get_study_id_from_name(self, name: str) -> int:
+            if self.failures:
+                self.failures -= 1
+                raise sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+            return 7
+
+    blip = RetryingStorage(Flaky(failures=2), outage_seconds=30, describe="postgresql://u:***@db/hpo")  # type: ignore[arg-type]
+    assert blip.get_study_id_from_name("s") == 7
+    outage = RetryingStorage(Flaky(failures=10**6), outage_seconds=1.2, describe="postgresql://u:***@db/hpo")  # type: ignore[arg-type]
+    with pytest.raises(StorageError) as info:
+        outage.get_study_id_from_name("s")
+    assert str(info.value) == (
+        "storage postgresql://u:***@db/hpo unreachable for over 1.2 s (fault_tolerance.db_outage_seconds): "
+        "ConnectionError"
+    )
+
+
+@pytest.mark.postgres
+def test_workers_survive_cut_database_connections(tmp_path: Path, tiny_model: str, postgres_url: str) -> None:
+    import sqlalchemy
+
+    raw = retrieval_config(tiny_model, budget={"n_trials": 6}, pruner={"type": "none"})
+    raw["search_space"]["epochs"] = 2
+    raw["fault_tolerance"] = {"heartbeat_interval": 1, "grace_period": 20}
+    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=postgres_url).returncode == 0
+    env = {**os.environ, "HPO_STORAGE": postgres_url}
+    command = [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"]
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    database = postgres_url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    cuts = terminated = 0
+    deadline = time.monotonic() + 240
+    while cuts < 3 and time.monotonic() < deadline:
+        time.sleep(2.5)
+        if any(t.state.name == "RUNNING" for t in _trials(postgres_url)):
+            with admin.connect() as conn:  # what a Postgres restart does to every open connection
+                terminated += len(
+                    conn.execute(
+                        sqlalchemy.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :db AND pid <> pg_backend_pid()"
+                        ),
+                        {"db": database},
+                    ).fetchall()
+                )
+            cuts += 1
+    admin.dispose()
+    outputs = [w.communicate(timeout=300) for w in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+    assert cuts == 3 and terminated >= 3  # live worker connections were killed
+    states = [t.state.name for t in _trials(postgres_url)]
+    assert states == ["COMPLETE"] * 6  # nothing lost, nothing failed, nothing run twice

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hpo.errors import StorageError, UsageError
-from hpo.storage import DEFAULT_STORAGE, open_storage, redact, resolve_storage_url, scrub
+from hpo.storage import DEFAULT_STORAGE, open_storage, open_worker_storage, redact, resolve_storage_url, scrub
 
 
 def test_url_comes_from_cli_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,5 +44,7 @@ def test_unreachable_postgres_is_a_clear_error_without_the_password(monkeypatch:
 def test_sqlite_storage_opens_with_heartbeat(tmp_path: object) -> None:
     from hpo.config import FaultToleranceConfig
 
-    storage = open_storage(f"sqlite:///{tmp_path}/h.db", FaultToleranceConfig(heartbeat_interval=5, grace_period=20))
+    storage = open_worker_storage(
+        f"sqlite:///{tmp_path}/h.db", FaultToleranceConfig(heartbeat_interval=5, grace_period=20)
+    )
     assert storage.get_heartbeat_interval() == 5

@@ -9,14 +9,15 @@ import pytest
 import sqlalchemy
 
 from hpo.config import FaultToleranceConfig
-from hpo.storage import open_storage
+from hpo.retrying_storage import RetryingStorage
+from hpo.storage import open_worker_storage
 from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
 
 FAULTS = FaultToleranceConfig(heartbeat_interval=1, grace_period=5, max_retries=1)
 
 
-def _study(url: str, waiting: int) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
-    storage = open_storage(url, FAULTS)
+def _study(url: str, waiting: int) -> tuple[optuna.Study, RetryingStorage]:
+    storage = open_worker_storage(url, FAULTS)
     study = optuna.create_study(study_name="q", storage=storage)
     for _ in range(waiting):
         study.enqueue_trial({})
@@ -25,7 +26,7 @@ def _study(url: str, waiting: int) -> tuple[optuna.Study, optuna.storages.RDBSto
 
 def _check_queue(url: str) -> None:
     study, storage = _study(url, waiting=2)
-    other = optuna.load_study(study_name="q", storage=open_storage(url, FAULTS))
+    other = optuna.load_study(study_name="q", storage=open_worker_storage(url, FAULTS))
     first = pop_waiting_trial(study, storage)
     second = pop_waiting_trial(other, storage)
     assert first is not None and second is not None and first != second

@@ -1,0 +1,146 @@
+"""A storage that rides out database blips: every call is retried with backoff for a bounded time.
+
+Postgres restarting, a failover, or connections cut by a pooler raise SQLAlchemy's
+``OperationalError`` in the middle of a trial. Instead of failing the trial (or crashing the
+worker), each storage call is retried with exponential backoff until ``outage_seconds`` have
+passed; after that a :class:`~hpo.errors.StorageError` says the storage is gone.
+``pool_pre_ping`` then hands out fresh connections once the server is back.
+
+One caveat of retrying: a write whose commit succeeded but whose reply was lost is sent again.
+For the calls a worker makes that is harmless (attributes and values are overwritten with the same
+data, a repeated WAITING -> RUNNING claim is refused and the trial is recovered by its heartbeat),
+except ``create_new_trial``, which can then create one extra WAITING trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Container, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat
+
+from hpo.errors import StorageError
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.storages import RDBStorage
+    from optuna.study import StudyDirection
+    from optuna.study._frozen import FrozenStudy
+    from optuna.trial import FrozenTrial, TrialState
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RetryingStorage(BaseStorage, BaseHeartbeat):
+    """Delegates to an RDB storage, retrying calls that fail for a lost database connection."""
+
+    def __init__(self, inner: RDBStorage, outage_seconds: float, describe: str) -> None:
+        self.inner = inner
+        self.outage_seconds = outage_seconds
+        self.describe = describe
+
+    def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        import sqlalchemy.exc
+
+        started = time.monotonic()
+        delay = 0.5
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+                waited = time.monotonic() - started
+                if waited >= self.outage_seconds:
+                    raise StorageError(
+                        f"storage {self.describe} unreachable for over {self.outage_seconds:g} s "
+                        f"(fault_tolerance.db_outage_seconds): {type(exc.orig).__name__}"
+                    ) from None
+                logger.warning(
+                    "storage call %s failed (%s); retrying in %.1f s", method.__name__, type(exc.orig).__name__, delay
+                )
+                time.sleep(min(delay, self.outage_seconds - waited))
+                delay = min(delay * 2, 10.0)
+
+    @property
+    def grace_period(self) -> int | None:
+        grace: int | None = self.inner.grace_period
+        return grace
+
+    def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
+        return self._call(self.inner.create_new_study, directions, study_name)
+
+    def delete_study(self, study_id: int) -> None:
+        self._call(self.inner.delete_study, study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._call(self.inner.set_study_user_attr, study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._call(self.inner.set_study_system_attr, study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self._call(self.inner.get_study_id_from_name, study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self._call(self.inner.get_study_name_from_id, study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        return self._call(self.inner.get_study_directions, study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._call(self.inner.get_study_user_attrs, study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._call(self.inner.get_study_system_attrs, study_id)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        return self._call(self.inner.get_all_studies)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        return self._call(self.inner.create_new_trial, study_id, template_trial)
+
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
+    ) -> None:
+        self._call(self.inner.set_trial_param, trial_id, param_name, param_value_internal, distribution)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self._call(self.inner.get_trial_id_from_study_id_trial_number, study_id, trial_number)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        return self._call(self.inner.set_trial_state_values, trial_id, state, values)
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        self._call(self.inner.set_trial_intermediate_value, trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._call(self.inner.set_trial_user_attr, trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._call(self.inner.set_trial_system_attr, trial_id, key, value)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        return self._call(self.inner.get_trial, trial_id)
+
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        return self._call(self.inner.get_all_trials, study_id, deepcopy, states)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self._call(self.inner.record_heartbeat, trial_id)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return self._call(self.inner._get_stale_trial_ids, study_id)
+
+    def get_heartbeat_interval(self) -> int | None:
+        interval: int | None = self.inner.get_heartbeat_interval()
+        return interval
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        callback: Callable[[optuna.Study, FrozenTrial], None] | None = self.inner.get_heartbeat_stale_trial_callback()
+        return callback
