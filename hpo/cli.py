@@ -270,8 +270,8 @@ def train_command(
     from hpo.evaluation import format_table
     from hpo.final import load_best, parse_splits, train_final
 
-    recipe = load_best(best_yaml)
     parsed = parse_splits(splits)
+    recipe = load_best(best_yaml)
     _quiet_libraries(training=True)
     report = train_final(recipe, output, parsed, push_to_hub, compare)
     rows = [*report.baselines, *([report.test] if report.test else []), report.dev]
