@@ -319,6 +319,21 @@ def dashboard_command(storage: str | None, host: str, port: int) -> None:
     serve_dashboard(url, host, port)
 
 
+@cli.command("storage-proxy")
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=13000, show_default=True, type=click.IntRange(1, 65535))
+def storage_proxy_command(storage: str | None, host: str, port: int) -> None:
+    """Serve the study database through Optuna's gRPC storage proxy (workers: --storage grpc://HOST:PORT)."""
+    from hpo.proxy import serve_storage_proxy
+    from hpo.storage import resolve_storage_url
+
+    url = resolve_storage_url(storage)
+    _quiet_libraries()
+    click.echo(f"grpc://{host}:{port}")
+    serve_storage_proxy(url, host, port)
+
+
 @cli.command("report")
 @study_option
 @storage_option

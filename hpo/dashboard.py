@@ -18,14 +18,14 @@ def serve_dashboard(storage_url: str, host: str, port: int) -> None:
     """Serve the dashboard until interrupted."""
     from optuna_dashboard import run_server
 
-    if not _is_loopback(host):
+    if not is_loopback(host):
         logger.warning("the dashboard has no authentication and listens on %s: anyone who reaches it can edit", host)
     storage = open_storage(storage_url)
     logger.info("optuna-dashboard for %s on http://%s:%d/dashboard", redact(storage_url), host, port)
     run_server(storage, host=host, port=port)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -27,47 +27,59 @@ from hpo.errors import StorageError
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
-    from optuna.storages import RDBStorage
     from optuna.study import StudyDirection
     from optuna.study._frozen import FrozenStudy
     from optuna.trial import FrozenTrial, TrialState
 
+    from hpo.config import FaultToleranceConfig
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+HEARTBEAT_ATTR = "hpo_heartbeat"
 
 
 class RetryingStorage(BaseStorage, BaseHeartbeat):
     """Delegates to an RDB storage, retrying calls that fail for a lost database connection."""
 
-    def __init__(self, inner: RDBStorage, outage_seconds: float, describe: str) -> None:
+    def __init__(
+        self,
+        inner: BaseStorage,
+        outage_seconds: float,
+        describe: str,
+        attr_heartbeat: FaultToleranceConfig | None = None,
+    ) -> None:
         self.inner = inner
+        self.rdb: Any = inner  # the RDB storage's heartbeat methods, used when attr_heartbeat is None
         self.outage_seconds = outage_seconds
         self.describe = describe
+        # Set for the gRPC proxy, which has no heartbeat table: beats are stored as a trial attribute.
+        self.attr_heartbeat = attr_heartbeat
 
     def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        import sqlalchemy.exc
-
         started = time.monotonic()
         delay = 0.5
         while True:
             try:
                 return method(*args, **kwargs)
-            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+            except Exception as exc:
+                cause = _connection_failure(exc)
+                if cause is None:
+                    raise
                 waited = time.monotonic() - started
                 if waited >= self.outage_seconds:
                     raise StorageError(
                         f"storage {self.describe} unreachable for over {self.outage_seconds:g} s "
-                        f"(fault_tolerance.db_outage_seconds): {type(exc.orig).__name__}"
+                        f"(fault_tolerance.db_outage_seconds): {cause}"
                     ) from None
-                logger.warning(
-                    "storage call %s failed (%s); retrying in %.1f s", method.__name__, type(exc.orig).__name__, delay
-                )
+                logger.warning("storage call %s failed (%s); retrying in %.1f s", method.__name__, cause, delay)
                 time.sleep(min(delay, self.outage_seconds - waited))
                 delay = min(delay * 2, 10.0)
 
     @property
     def grace_period(self) -> int | None:
-        grace: int | None = self.inner.grace_period
+        if self.attr_heartbeat is not None:
+            return self.attr_heartbeat.grace_period
+        grace: int | None = self.rdb.grace_period
         return grace
 
     def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
@@ -132,15 +144,59 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         return self._call(self.inner.get_all_trials, study_id, deepcopy, states)
 
     def record_heartbeat(self, trial_id: int) -> None:
-        self._call(self.inner.record_heartbeat, trial_id)
+        if self.attr_heartbeat is not None:
+            self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        else:
+            self._call(self.rdb.record_heartbeat, trial_id)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        return self._call(self.inner._get_stale_trial_ids, study_id)
+        if self.attr_heartbeat is None:
+            stale: list[int] = self._call(self.rdb._get_stale_trial_ids, study_id)
+            return stale
+        from optuna.trial import TrialState
+
+        now, grace = time.time(), self.attr_heartbeat.grace_period
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        return [
+            self.get_trial_id_from_study_id_trial_number(study_id, t.number)
+            for t in running
+            if now
+            - float(t.system_attrs.get(HEARTBEAT_ATTR, t.datetime_start.timestamp() if t.datetime_start else now))
+            > grace
+        ]
 
     def get_heartbeat_interval(self) -> int | None:
-        interval: int | None = self.inner.get_heartbeat_interval()
+        if self.attr_heartbeat is not None:
+            return self.attr_heartbeat.heartbeat_interval
+        interval: int | None = self.rdb.get_heartbeat_interval()
         return interval
 
     def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        callback: Callable[[optuna.Study, FrozenTrial], None] | None = self.inner.get_heartbeat_stale_trial_callback()
+        if self.attr_heartbeat is not None:
+            import warnings
+
+            import optuna
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.attr_heartbeat.max_retries)
+        callback: Callable[[optuna.Study, FrozenTrial], None] | None = self.rdb.get_heartbeat_stale_trial_callback()
         return callback
+
+
+def _connection_failure(exc: Exception) -> str | None:
+    """A short name of the connection failure ``exc`` is, or None when it is another error."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return type(exc.orig).__name__
+    try:
+        import grpc
+    except ImportError:  # pragma: no cover - grpcio is a dependency
+        return None
+    if isinstance(exc, grpc.RpcError) and exc.code() in {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    }:
+        return f"gRPC {exc.code().name}"
+    return None

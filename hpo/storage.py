@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 STORAGE_ENV = "HPO_STORAGE"
-_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "grpc")
 CONNECT_RETRY_SECONDS = 30.0
 
 
@@ -36,7 +36,7 @@ def resolve_storage_url(cli_value: str | None) -> str:
     if scheme not in _SCHEMES:
         raise UsageError(
             f"storage URL '{redact(url)}': unsupported scheme '{scheme}' "
-            "(use sqlite:///FILE.db or postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)"
+            "(use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT)"
         )
     return url
 
@@ -54,9 +54,29 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage for ``url``, for short commands (no heartbeat)."""
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The storage for ``url``, for short commands (no heartbeat): RDB, or the gRPC storage proxy."""
+    if url.startswith("grpc://"):
+        return _grpc_proxy(url)
     return _connect(url, {})
+
+
+def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url.replace("grpc://", "grpc+proxy://", 1))
+    if not parsed.host or not parsed.port:
+        raise UsageError(f"storage URL '{url}': give the proxy as grpc://HOST:PORT")
+    try:
+        from optuna.storages import GrpcStorageProxy
+    except ImportError:  # pragma: no cover - grpcio is a dependency
+        raise UsageError("grpc:// storage needs grpcio: pip install grpcio") from None
+    proxy = GrpcStorageProxy(host=parsed.host, port=parsed.port)
+    try:
+        proxy.wait_server_ready(timeout=CONNECT_RETRY_SECONDS)
+    except Exception:
+        raise StorageError(f"cannot reach the storage proxy at {url} (start one with: hpo storage-proxy)") from None
+    return proxy
 
 
 def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> RetryingStorage:
@@ -73,6 +93,11 @@ def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> Retr
         "grace_period": fault_tolerance.grace_period,
         "heartbeat_stale_trial_callback": retry,
     }
+    if url.startswith("grpc://"):
+        # The proxy does not carry Optuna's heartbeat table: heartbeats travel as trial attributes.
+        return RetryingStorage(
+            _grpc_proxy(url), fault_tolerance.db_outage_seconds, redact(url), attr_heartbeat=fault_tolerance
+        )
     return RetryingStorage(_connect(url, heartbeat), fault_tolerance.db_outage_seconds, redact(url))
 
 

@@ -192,14 +192,14 @@ CASES: list[tuple[str, Any, Any, list[str], str]] = [
         None,
         None,
         ["studies", "--storage", "mongodb://u:pw@h/db"],
-        "storage URL 'mongodb://u:***@h/db': unsupported scheme 'mongodb' (use sqlite:///FILE.db or postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)",
+        "storage URL 'mongodb://u:***@h/db': unsupported scheme 'mongodb' (use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT)",
     ),
     (
         "storage-no-scheme",
         None,
         None,
         ["studies", "--storage", "hpo.db"],
-        "storage URL 'hpo.db': unsupported scheme '' (use sqlite:///FILE.db or postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)",
+        "storage URL 'hpo.db': unsupported scheme '' (use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT)",
     ),
     (
         "modal-sqlite",

@@ -19,7 +19,7 @@ def test_unsupported_scheme_is_one_line_without_the_password() -> None:
         resolve_storage_url("mysql://admin:s3cret@db/optuna")
     assert str(info.value) == (
         "storage URL 'mysql://admin:***@db/optuna': unsupported scheme 'mysql' "
-        "(use sqlite:///FILE.db or postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)"
+        "(use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT)"
     )
 
 
