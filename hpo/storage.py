@@ -10,8 +10,10 @@ import ipaddress
 import logging
 import os
 import re
+import time
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from hpo.errors import StorageError, UsageError
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from hpo.retrying_storage import RetryingStorage
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 STORAGE_ENV = "HPO_STORAGE"
@@ -119,7 +122,7 @@ def _connect(url: str, heartbeat: dict[str, object]) -> optuna.storages.RDBStora
             return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **heartbeat)  # type: ignore[arg-type]
 
     try:
-        return connect()
+        return _first_connect(connect)
     except Exception as exc:  # sqlalchemy and driver errors; their text may contain the URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {redact(url)}: {scrub(first, url)}") from None
@@ -144,6 +147,21 @@ def check_reachable_from_cloud(url: str) -> None:
             f"storage host '{host}' in '{redact(url)}' is this machine, which a cloud container cannot reach; "
             "use a Postgres reachable from the internet (managed, or tunnelled)"
         )
+
+
+def _first_connect(connect: Callable[[], T]) -> T:
+    """``connect()``, retried when workers starting together race to create Optuna's tables."""
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            return connect()
+        except (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError) as exc:
+            if attempt == 4 or not any(s in str(exc) for s in ("already exists", "duplicate key")):
+                raise
+            logger.debug("schema created concurrently by another process; retrying")
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:
