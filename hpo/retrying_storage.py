@@ -187,7 +187,10 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
 def _connection_failure(exc: Exception) -> str | None:
     """A short name of the connection failure ``exc`` is, or None when it is another error."""
     import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
 
+    if isinstance(exc, StorageInternalError):  # Optuna wraps errors raised while committing
+        exc = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
         return type(exc.orig).__name__
     try:

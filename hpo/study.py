@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import warnings
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,9 @@ def create_study(
     except optuna.exceptions.DuplicatedStudyError:  # created by someone else since we looked
         raise StudyError(f"study '{name}' already exists in {redact(storage_url)}") from None
     try:
-        study.set_metric_names([config.metric_name])  # the dashboard's axis label
+        with warnings.catch_warnings():  # experimental since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([config.metric_name])  # the dashboard's axis label
         study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json"))
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(DATA_SUMMARY_ATTR, data_summary)

@@ -25,6 +25,7 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
     """
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._heartbeat import BaseHeartbeat
 
     study_id = storage.get_study_id_from_name(study.study_name)
     waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
@@ -32,6 +33,10 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
             if storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.RUNNING):
+                # Optuna never calls a RUNNING trial without a heartbeat stale: beat at once, so a
+                # worker killed right after the claim still has its trial recovered.
+                if isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval():
+                    storage.record_heartbeat(trial_id)
                 return trial_id
         except UpdateFinishedTrialError:
             continue

@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     import optuna
 
     from hpo.retrying_storage import RetryingStorage
-    from objectives.base import Objective
+    from objectives.base import Objective, RunResult
 
 logger = logging.getLogger(__name__)
+TrainFunction = Callable[..., tuple["RunResult", Any]]
 
 
 class Interrupted(BaseException):
@@ -119,8 +120,12 @@ def run_worker(
     timeout: float | None = None,
     stop: StopSignals | None = None,
     progress: Callable[[str], ProgressListener] = LogProgress,
+    train: TrainFunction | None = None,
 ) -> WorkerSummary:
-    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed."""
+    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed.
+
+    ``train`` replaces the fine-tuning run (benchmarks of the storage path use a trivial one).
+    """
     import optuna
 
     from objectives import load_objective
@@ -144,7 +149,10 @@ def run_worker(
             "point this worker at the same files, or create a new study"
         )
     objective = load_objective(config.objective)
-    ctx = WorkerContext(study, storage, storage_url, config, data, objective, progress(config.metric_name))
+    from objectives.training import run_training
+
+    listener = progress(config.metric_name)
+    ctx = WorkerContext(study, storage, storage_url, config, data, objective, listener, train or run_training)
     try:
         return _run_loop(ctx, n_trials, timeout, stop)
     finally:
@@ -162,6 +170,7 @@ class WorkerContext:
     data: StudyData
     objective: Objective
     listener: ProgressListener
+    train: TrainFunction
 
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
@@ -208,7 +217,6 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     import optuna
 
     from objectives.base import Pruned
-    from objectives.training import run_training
 
     study, config, listener = ctx.study, ctx.config, ctx.listener
     trial = optuna.Trial(study, trial_id)
@@ -218,7 +226,7 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             params = config.search_space.suggest(trial)
             trial.set_user_attr("training", params.to_dict())
             listener.trial_started(trial.number, trial.params)
-            result, _ = run_training(ctx.objective, params, ctx.data, config, TrialReporter(trial, listener))
+            result, _ = ctx.train(ctx.objective, params, ctx.data, config, TrialReporter(trial, listener))
         except Pruned as pruned:
             attrs = {"pruned_at_samples": pruned.samples, "intermediate_corpus": pruned.eval_corpus}
             _set_attrs(trial, {**attrs, "wall_seconds": _since(started)})

@@ -115,3 +115,25 @@ def test_workers_survive_cut_database_connections(tmp_path: Path, tiny_model: st
     assert cuts == 3 and terminated >= 3  # live worker connections were killed
     states = [t.state.name for t in _trials(postgres_url)]
     assert states == ["COMPLETE"] * 6  # nothing lost, nothing failed, nothing run twice
+
+
+def test_commit_failures_wrapped_by_optuna_are_retried_too() -> None:
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    from hpo.retrying_storage import RetryingStorage
+
+    class FailsOnCommit:
+        calls = 0
+
+        def set_trial_user_attr(self, trial_id: int, key: str, value: object) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                try:
+                    raise sqlalchemy.exc.OperationalError("COMMIT", {}, ConnectionError("terminating connection"))
+                except sqlalchemy.exc.OperationalError as exc:
+                    raise StorageInternalError("An exception is raised during the commit.") from exc
+
+    inner = FailsOnCommit()
+    RetryingStorage(inner, outage_seconds=30, describe="db").set_trial_user_attr(1, "k", "v")  # type: ignore[arg-type]
+    assert inner.calls == 2

@@ -1,0 +1,253 @@
+"""Storage at scale: N workers x M trials through the real worker path, direct Postgres vs gRPC proxy.
+
+    python benchmarks/storage_scale.py [--workers 8 32 64] [--trials 200] [--prefill 20000]
+
+Each worker is a real ``hpo`` worker process (queue claim, heartbeat, suggest, intermediate
+reports, pruner, tell, user attrs, study note) whose training is replaced by a trivial run of
+about 50 ms, so the figures are those of the storage path. It starts its own throwaway Postgres
+(port 5433, default ``max_connections`` 100; the machine's own server is never touched).
+
+Prints, per mode and worker count: finished trials per second, p50/p95 storage time per trial
+(the trial's wall time minus the trivial run), peak Postgres connections, lost and duplicate
+trials; then the same on a study that already holds ``--prefill`` trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soak import PORT, OwnPostgres  # noqa: E402
+
+TRIVIAL_SECONDS = 0.05
+
+
+def trivial_train(objective: Any, params: Any, data: Any, config: Any, reporter: Any) -> tuple[Any, None]:
+    """Stands in for fine-tuning: three intermediate reports and a result, in about 50 ms."""
+    from objectives.base import Pruned, RunResult
+
+    started = time.perf_counter()
+    value = 0.0
+    for samples in (32, 64, 96):
+        time.sleep(TRIVIAL_SECONDS / 3)
+        value = min(1.0, params.learning_rate * 100 + samples / 1000)
+        reporter.report(value, samples)
+        if reporter.should_prune():
+            raise Pruned(samples, value, "trivial")
+    spent = time.perf_counter() - started
+    result = RunResult(
+        value,
+        "dev_cosine_ndcg@10",
+        {"dev_cosine_ndcg@10": value},
+        96,
+        spent,
+        0.0,
+        96 / spent,
+        0.0,
+        "none",
+        "cpu",
+        "trivial",
+        "trivial",
+    )
+    return result, None
+
+
+def worker_main(study: str) -> None:
+    from hpo.progress import LogProgress
+    from hpo.worker import StopSignals, run_worker
+
+    with StopSignals() as stop:
+        run_worker(os.environ["HPO_STORAGE"], study, stop=stop, progress=LogProgress, train=trivial_train)
+
+
+def config(name: str, trials: int) -> dict[str, Any]:
+    return {
+        "study_name": name,
+        "objective": "retrieval",
+        "data": {"train": {"builtin": "stdlib-docstrings"}, "columns": {"query_id": "query_id"}},
+        "search_space": {
+            "model": "trivial",
+            "loss": "MultipleNegativesRankingLoss",
+            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+            "batch_size": 16,
+            "epochs": 1,
+        },
+        "evaluation": {"every_samples": 32},
+        "pruner": {"type": "median", "n_startup_trials": 5},
+        "budget": {"n_trials": trials},
+        "fault_tolerance": {"heartbeat_interval": 5, "grace_period": 30, "max_consecutive_failures": 100},
+    }
+
+
+class ConnectionSampler(threading.Thread):
+    """Polls pg_stat_activity for the peak number of client connections."""
+
+    def __init__(self, admin_url: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = sqlalchemy.create_engine(admin_url, pool_size=1)
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        query = sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        while not self.done.is_set():
+            with self.engine.connect() as conn:
+                self.peak = max(self.peak, int(conn.execute(query).scalar() or 0) - 1)
+            self.done.wait(0.5)
+
+
+def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, prefilled: str | None) -> dict[str, Any]:
+    name = prefilled or f"{mode}-{workers}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proxy = None
+    storage = db_url
+    if mode == "proxy":
+        proxy = subprocess.Popen(
+            [sys.executable, "-m", "hpo", "storage-proxy", "--storage", db_url, "--port", "13555"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        storage = "grpc://127.0.0.1:13555"
+        time.sleep(4)
+    env["HPO_STORAGE"] = storage
+    if prefilled is None:
+        path = work / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config(name, trials)))
+        subprocess.run(
+            [sys.executable, "-m", "hpo", "create-study", "--config", str(path)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    else:
+        study = optuna.load_study(study_name=name, storage=db_url)
+        for _ in range(trials):
+            study.enqueue_trial({})
+    before = {t.number for t in optuna.load_study(study_name=name, storage=db_url).trials if t.state.is_finished()}
+    sampler = ConnectionSampler(db_url)
+    sampler.start()
+    started = time.perf_counter()
+    command = [sys.executable, __file__, "--worker", name]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    errors = [p.communicate()[1] for p in processes]
+    wall = time.perf_counter() - started
+    sampler.done.set()
+    sampler.join()
+    if proxy is not None:
+        proxy.terminate()
+        proxy.wait()
+    new = [t for t in optuna.load_study(study_name=name, storage=db_url).trials if t.number not in before]
+    finished = [t for t in new if t.state.name in {"COMPLETE", "PRUNED"}]
+    storage_seconds = [
+        t.user_attrs["wall_seconds"] - t.user_attrs.get("train_seconds", TRIVIAL_SECONDS)
+        for t in finished
+        if "wall_seconds" in t.user_attrs
+    ]
+    starts = [t.datetime_start for t in finished if t.datetime_start]
+    ends = [t.datetime_complete for t in finished if t.datetime_complete]
+    span = (max(ends) - min(starts)).total_seconds() if starts and ends else float("nan")
+    quantiles = statistics.quantiles(storage_seconds, n=20) if len(storage_seconds) > 1 else [float("nan")] * 19
+    return {
+        "mode": mode,
+        "workers": workers,
+        "trials": len(finished),
+        "trials/s": len(finished) / span if span else float("nan"),
+        "p50 ms": 1000 * statistics.median(storage_seconds) if storage_seconds else float("nan"),
+        "p95 ms": 1000 * quantiles[18],
+        "peak conns": sampler.peak,
+        "lost": trials - len(finished),
+        "failed": sum(t.state.name == "FAIL" for t in new),
+        "duplicates": len(new) - len({t.number for t in new}),
+        "worker errors": sum(1 for p, e in zip(processes, errors, strict=True) if p.returncode != 0),
+        "wall s": wall,
+    }
+
+
+def prefill(db_url: str, work: Path, count: int) -> str:
+    """A study holding ``count`` finished trials with intermediate values, written in bulk."""
+    name = "prefilled"
+    path = work / "prefilled.yaml"
+    path.write_text(yaml.safe_dump(config(name, 1)))
+    env = {**os.environ, "HPO_STORAGE": db_url, "HF_HUB_OFFLINE": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "hpo", "create-study", "--config", str(path)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    study = optuna.load_study(study_name=name, storage=db_url)
+    distribution = optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)
+    trials = [
+        optuna.trial.create_trial(
+            params={"learning_rate": 1e-4},
+            distributions={"learning_rate": distribution},
+            value=0.5 + (i % 100) / 1000,
+            intermediate_values={32: 0.4, 64: 0.45, 96: 0.5},
+        )
+        for i in range(count)
+    ]
+    study.add_trials(trials)
+    return name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--prefill", type=int, default=20000)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args.worker)
+        return
+    postgres = OwnPostgres()
+    postgres.start()
+    db_url = f"postgresql+psycopg2://postgres@127.0.0.1:{PORT}/postgres"
+    work = Path(tempfile.mkdtemp(prefix="hpo-scale-"))
+    rows = []
+    try:
+        for mode in ("direct", "proxy"):
+            for workers in args.workers:
+                rows.append(run_case(mode, workers, args.trials, db_url, work, None))
+                print(rows[-1], flush=True)
+        if args.prefill:
+            started = time.perf_counter()
+            name = prefill(db_url, work, args.prefill)
+            print(f"prefilled {args.prefill} trials in {time.perf_counter() - started:.0f} s", flush=True)
+            for mode in ("direct", "proxy"):
+                for workers in args.workers[:2]:
+                    row = run_case(mode, workers, args.trials, db_url, work, name)
+                    row["mode"] += f" +{args.prefill}"
+                    rows.append(row)
+                    print(rows[-1], flush=True)
+    finally:
+        postgres.stop()
+    keys = list(rows[0])
+    print("\n| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(f"{row[k]:.2f}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
