@@ -50,7 +50,8 @@ class OwnPostgres:
         self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart"])
 
     def stop(self) -> None:
-        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        if (self.data / "postmaster.pid").exists():
+            self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(self.data, ignore_errors=True)
 
 
@@ -95,12 +96,12 @@ def main() -> None:
     from tests.tiny_model import build_tiny_model
 
     postgres = OwnPostgres()
-    postgres.start()
     storage = f"postgresql+psycopg2://postgres@127.0.0.1:{PORT}/postgres"
     work = Path(tempfile.mkdtemp(prefix="hpo-soak-"))
     env = {**os.environ, "HPO_STORAGE": storage, "HF_HUB_OFFLINE": "1"}
     rng = random.Random(0)
     try:
+        postgres.start()
         config = work / "soak.yaml"
         config.write_text(yaml.safe_dump(study_config(str(build_tiny_model(work)), args.trials)))
         subprocess.run([sys.executable, "-m", "hpo", "create-study", "--config", str(config)], env=env, check=True)

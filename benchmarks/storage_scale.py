@@ -221,11 +221,11 @@ def main() -> None:
         worker_main(args.worker)
         return
     postgres = OwnPostgres()
-    postgres.start()
     db_url = f"postgresql+psycopg2://postgres@127.0.0.1:{PORT}/postgres"
     work = Path(tempfile.mkdtemp(prefix="hpo-scale-"))
     rows = []
     try:
+        postgres.start()
         for mode in ("direct", "proxy"):
             for workers in args.workers:
                 rows.append(run_case(mode, workers, args.trials, db_url, work, None))

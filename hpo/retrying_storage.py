@@ -62,7 +62,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
             try:
                 return method(*args, **kwargs)
             except Exception as exc:
-                cause = _connection_failure(exc)
+                cause = connection_failure(exc)
                 if cause is None:
                     raise
                 waited = time.monotonic() - started
@@ -184,7 +184,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         return callback
 
 
-def _connection_failure(exc: Exception) -> str | None:
+def connection_failure(exc: Exception) -> str | None:
     """A short name of the connection failure ``exc`` is, or None when it is another error."""
     import sqlalchemy.exc
     from optuna.exceptions import StorageInternalError

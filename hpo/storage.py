@@ -106,11 +106,12 @@ def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> Retr
 
 def _connect(url: str, heartbeat: dict[str, object]) -> optuna.storages.RDBStorage:
     import optuna
-    import sqlalchemy.exc
-    from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+    from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
+    from hpo.retrying_storage import connection_failure
 
     @retry(
-        retry=retry_if_exception_type(sqlalchemy.exc.OperationalError),
+        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and connection_failure(exc) is not None),
         stop=stop_after_delay(CONNECT_RETRY_SECONDS if url.startswith("postgresql") else 0),
         wait=wait_exponential(multiplier=0.5, max=5),
         reraise=True,
