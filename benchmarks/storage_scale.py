@@ -104,10 +104,11 @@ class ConnectionSampler(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        query = sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        # hpo's own connections (workers, proxy); not this script's
+        query = sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hpo'")
         while not self.done.is_set():
             with self.engine.connect() as conn:
-                self.peak = max(self.peak, int(conn.execute(query).scalar() or 0) - 1)
+                self.peak = max(self.peak, int(conn.execute(query).scalar() or 0))
             self.done.wait(0.5)
 
 
@@ -139,7 +140,9 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
         study = optuna.load_study(study_name=name, storage=db_url)
         for _ in range(trials):
             study.enqueue_trial({})
-    before = {t.number for t in optuna.load_study(study_name=name, storage=db_url).trials if t.state.is_finished()}
+    existing = optuna.load_study(study_name=name, storage=db_url).trials
+    before = {t.number for t in existing if t.state.is_finished()}
+    expected = sum(t.state.name == "WAITING" for t in existing)
     sampler = ConnectionSampler(db_url)
     sampler.start()
     started = time.perf_counter()
@@ -174,7 +177,7 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
         "p50 ms": 1000 * statistics.median(storage_seconds) if storage_seconds else float("nan"),
         "p95 ms": 1000 * quantiles[18],
         "peak conns": sampler.peak,
-        "lost": trials - len(finished),
+        "lost": expected - len(finished),
         "failed": sum(t.state.name == "FAIL" for t in new),
         "duplicates": len(new) - len({t.number for t in new}),
         "worker errors": sum(1 for p, e in zip(processes, errors, strict=True) if p.returncode != 0),

@@ -87,10 +87,9 @@ def _values(param: Any) -> str:
 
 
 def _best(study: optuna.Study, config: StudyConfig) -> str:
-    import optuna
-
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    try:
+        best = study.best_trial  # one indexed query on RDB storages, whatever the study's size
+    except ValueError:
         return "no complete trial yet."
-    best = study.best_trial
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
     return f"trial {best.number}, {config.metric_name} = {best.value:.4f} ({params})."

@@ -13,7 +13,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpo.errors import StorageError, UsageError
 
@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     import optuna
 
     from hpo.config import FaultToleranceConfig
-    from hpo.retrying_storage import RetryingStorage
+    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R", bound="optuna.storages.RDBStorage")
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 STORAGE_ENV = "HPO_STORAGE"
@@ -82,11 +83,11 @@ def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
     return proxy
 
 
-def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> RetryingStorage:
+def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> RetryingRDBStorage | RetryingStorage:
     """The storage a worker uses: heartbeats, stale-trial retry, and calls retried through outages."""
     import optuna
 
-    from hpo.retrying_storage import RetryingStorage
+    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
 
     with warnings.catch_warnings():  # experimental in name only: the documented mechanism since 2.8
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -101,10 +102,12 @@ def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> Retr
         return RetryingStorage(
             _grpc_proxy(url), fault_tolerance.db_outage_seconds, redact(url), attr_heartbeat=fault_tolerance
         )
-    return RetryingStorage(_connect(url, heartbeat), fault_tolerance.db_outage_seconds, redact(url))
+    outage = {"outage_seconds": fault_tolerance.db_outage_seconds, "describe": redact(url)}
+    storage: RetryingRDBStorage = _connect(url, {**heartbeat, **outage}, RetryingRDBStorage)
+    return storage
 
 
-def _connect(url: str, heartbeat: dict[str, object]) -> optuna.storages.RDBStorage:
+def _connect(url: str, options: dict[str, object], storage_class: type[R] | None = None) -> R:
     import optuna
     from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -117,10 +120,11 @@ def _connect(url: str, heartbeat: dict[str, object]) -> optuna.storages.RDBStora
         reraise=True,
         before_sleep=lambda state: logger.warning("storage not reachable yet, retrying: %s", redact(url)),
     )
-    def connect() -> optuna.storages.RDBStorage:
+    def connect() -> R:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **heartbeat)  # type: ignore[arg-type]
+            cls: Any = storage_class or optuna.storages.RDBStorage
+            return cls(url, engine_kwargs=_engine_kwargs(url), **options)  # type: ignore[no-any-return]
 
     try:
         return _first_connect(connect)
@@ -174,5 +178,5 @@ def _engine_kwargs(url: str) -> dict[str, object]:
         "pool_size": 2,
         "max_overflow": 2,
         "pool_recycle": 300,
-        "connect_args": {"connect_timeout": 10},
+        "connect_args": {"connect_timeout": 10, "application_name": "hpo"},
     }

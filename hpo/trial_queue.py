@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import optuna
 
-    from hpo.retrying_storage import RetryingStorage
+    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
     return None
 
 
-def fail_stale_trials(study: optuna.Study, storage: RetryingStorage) -> list[int]:
+def fail_stale_trials(study: optuna.Study, storage: RetryingRDBStorage | RetryingStorage) -> list[int]:
     """Optuna's ``fail_stale_trials``, with the reason recorded in the failed trial's ``fail_reason``.
 
     A trial whose heartbeat is older than the grace period lost its worker (killed, preempted, out

@@ -30,7 +30,7 @@ from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
 if TYPE_CHECKING:
     import optuna
 
-    from hpo.retrying_storage import RetryingStorage
+    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
     from objectives.base import Objective, RunResult
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class WorkerContext:
     """What every trial of one worker process shares: loaded once, passed explicitly."""
 
     study: optuna.Study
-    storage: RetryingStorage
+    storage: RetryingRDBStorage | RetryingStorage
     storage_url: str
     config: StudyConfig
     data: StudyData
@@ -245,7 +245,8 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             return "FAIL"
     _set_attrs(trial, {**result.user_attrs(), "wall_seconds": _since(started)})
     study.tell(trial, result.value)
-    update_study_note(study, config)
+    if study.best_trial.number == trial.number:  # the note shows the best so far
+        update_study_note(study, config)
     detail = f"{config.metric_name} {result.value:.4f} ({result.samples_seen} samples, {_since(started):.0f} s)"
     listener.trial_finished(trial.number, "COMPLETE", detail)
     return "COMPLETE"
