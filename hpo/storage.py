@@ -111,10 +111,8 @@ def _connect(url: str, options: dict[str, object], storage_class: type[R] | None
     import optuna
     from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
-    from hpo.retrying_storage import connection_failure
-
     @retry(
-        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and connection_failure(exc) is not None),
+        retry=retry_if_exception(_worth_retrying),
         stop=stop_after_delay(CONNECT_RETRY_SECONDS if url.startswith("postgresql") else 0),
         wait=wait_exponential(multiplier=0.5, max=5),
         reraise=True,
@@ -152,6 +150,16 @@ def check_reachable_from_cloud(url: str) -> None:
             f"storage host '{host}' in '{redact(url)}' is this machine, which a cloud container cannot reach; "
             "use a Postgres reachable from the internet (managed, or tunnelled)"
         )
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """A connection failure that waiting may cure (not a wrong database name or password)."""
+    from hpo.retrying_storage import connection_failure
+
+    permanent = ("does not exist", "authentication failed", "no password supplied")
+    return (
+        isinstance(exc, Exception) and connection_failure(exc) is not None and not any(p in str(exc) for p in permanent)
+    )
 
 
 def _first_connect(connect: Callable[[], T]) -> T:

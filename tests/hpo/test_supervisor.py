@@ -61,23 +61,24 @@ def test_first_sigterm_finishes_the_running_trial_and_exits_0(tmp_path: Path, ti
     assert states.count("WAITING") == 3  # the rest of the budget waits for the next worker
 
 
-def test_second_signal_abandons_the_trial_and_requeues_it(tmp_path: Path, tiny_model: str) -> None:
+def _long_trial_worker(tmp_path: Path, tiny_model: str, *worker_args: str) -> tuple[subprocess.Popen[str], str]:
+    """A worker process whose first trial is RUNNING (and long), and the storage URL."""
     storage = f"sqlite:///{tmp_path}/study.db"
     raw = retrieval_config(tiny_model, budget={"n_trials": 2})
-    raw["search_space"]["epochs"] = 20  # far longer than the test waits
+    raw["search_space"]["epochs"] = 20  # far longer than the tests wait
     assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
     env = {**os.environ, "HPO_STORAGE": storage}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval", *worker_args]
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while "RUNNING" not in _study_states(storage):
         assert time.monotonic() < deadline, "no trial started"
         time.sleep(0.5)
+    return worker, storage
+
+
+def test_second_signal_abandons_the_trial_and_requeues_it(tmp_path: Path, tiny_model: str) -> None:
+    worker, storage = _long_trial_worker(tmp_path, tiny_model)
     worker.send_signal(signal.SIGINT)
     time.sleep(1)
     worker.send_signal(signal.SIGINT)
@@ -90,22 +91,7 @@ def test_second_signal_abandons_the_trial_and_requeues_it(tmp_path: Path, tiny_m
 
 
 def test_stop_grace_abandons_a_long_trial(tmp_path: Path, tiny_model: str) -> None:
-    storage = f"sqlite:///{tmp_path}/study.db"
-    raw = retrieval_config(tiny_model, budget={"n_trials": 2})
-    raw["search_space"]["epochs"] = 20
-    assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
-    env = {**os.environ, "HPO_STORAGE": storage}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval", "--stop-grace", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while "RUNNING" not in _study_states(storage):
-        assert time.monotonic() < deadline, "no trial started"
-        time.sleep(0.5)
+    worker, storage = _long_trial_worker(tmp_path, tiny_model, "--stop-grace", "1")
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 130
