@@ -34,6 +34,15 @@ def _study(tmp_path: Path, config: dict[str, Any]) -> str:
     return url
 
 
+def _one_trial_best(tmp_path: Path, tiny_model: str) -> Path:
+    """The best.yaml of a one-trial study on the tiny model."""
+    url = _study(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 1}))
+    assert invoke("worker", "--study", "tiny-retrieval", "--storage", url).exit_code == 0
+    best = tmp_path / "best.yaml"
+    assert invoke("best", "--study", "tiny-retrieval", "--storage", url, "-o", str(best)).exit_code == 0
+    return best
+
+
 def test_retrained_model_reproduces_the_trial_and_reports_test(tmp_path: Path, tiny_model: str) -> None:
     url = _study(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 2}, pruner={"type": "none"}))
     assert invoke("worker", "--study", "tiny-retrieval", "--storage", url).exit_code == 0
@@ -65,10 +74,7 @@ def test_retrained_model_reproduces_the_trial_and_reports_test(tmp_path: Path, t
 
 
 def test_training_on_train_and_dev(tmp_path: Path, tiny_model: str) -> None:
-    url = _study(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 1}))
-    invoke("worker", "--study", "tiny-retrieval", "--storage", url)
-    best = tmp_path / "best.yaml"
-    invoke("best", "--study", "tiny-retrieval", "--storage", url, "-o", str(best))
+    best = _one_trial_best(tmp_path, tiny_model)
     result = invoke("train", str(best), "-o", str(tmp_path / "final"), "--splits", "train,dev")
     assert result.exit_code == 0, result.stderr
     assert "dev (trained on)" in result.stdout
@@ -158,10 +164,7 @@ def test_push_without_hub_fails_before_training(tmp_path: Path) -> None:
 
 
 def test_push_to_hub_offline_and_non_empty_output(tmp_path: Path, tiny_model: str) -> None:
-    url = _study(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 1}))
-    invoke("worker", "--study", "tiny-retrieval", "--storage", url)
-    best = tmp_path / "best.yaml"
-    invoke("best", "--study", "tiny-retrieval", "--storage", url, "-o", str(best))
+    best = _one_trial_best(tmp_path, tiny_model)
     result = invoke("train", str(best), "-o", str(tmp_path / "final"), "--push-to-hub", "me/model")
     assert result.exit_code == 2
     assert result.stderr == "error: --push-to-hub me/model: the Hugging Face Hub is offline (HF_HUB_OFFLINE is set)\n"
