@@ -11,22 +11,15 @@ command, trials by state, the intermediate values recorded, the best trial and t
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bioasq_bench import hpo
+
 CONFIG = Path(__file__).with_name("bioasq-minilm.yaml")
-
-
-def hpo(*args: str, storage: str) -> float:
-    started = time.perf_counter()
-    env = {**os.environ, "HPO_STORAGE": storage, "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-m", "hpo", *args], env=env, check=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ def evaluate_model(
     """Score ``model`` (a Hub id, a local path or a loaded model) on ``split`` of ``data``."""
     from objectives import load_objective
     from objectives.models import best_device, load_model
+    from objectives.precision import best_precision, inference_autocast
     from objectives.training import as_metrics
 
     objective = load_objective(config.objective)
@@ -71,7 +72,9 @@ def evaluate_model(
         loaded = model
     evaluator, corpus = objective.evaluator(data, config, split, capped=capped)
     started = time.perf_counter()
-    metrics = as_metrics(evaluator(loaded))
+    device = best_device()
+    with inference_autocast(device, best_precision(device)):
+        metrics = as_metrics(evaluator(loaded))
     key = objective.metric_key(metrics, config.metric_name)
     label = name or (model if isinstance(model, str) else "model")
     logger.info("%s on %s: %s %.4f", label, split, config.metric_name, metrics[key])

@@ -111,11 +111,15 @@ def load_stored_study(storage: optuna.storages.BaseStorage, storage_url: str, na
     return StoredStudy(study=study, config=config, fingerprint=str(attrs.get(FINGERPRINT_ATTR, "")))
 
 
-def build_sampler(config: StudyConfig, worker_salt: int) -> optuna.samplers.BaseSampler:
-    """The config's sampler; each worker gets its own seed so concurrent workers differ."""
+def build_sampler(config: StudyConfig, trial_number: int) -> optuna.samplers.BaseSampler:
+    """The config's sampler for one trial, seeded from the study's seed and the trial number.
+
+    Trial N draws the same parameters from the same history whichever worker runs it, so a study
+    is reproducible, and concurrent workers still differ because their trials' numbers differ.
+    """
     import optuna
 
-    seed = zlib.crc32(f"{config.seed}:{worker_salt}".encode())
+    seed = zlib.crc32(f"{config.seed}:{trial_number}".encode())
     sampler = config.sampler
     if sampler.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)

@@ -7,8 +7,8 @@ reason in ``fail_reason`` and a fresh trial takes its place in the queue; the wo
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
 import signal
 import time
 import traceback
@@ -26,6 +26,8 @@ from hpo.progress import LogProgress, ProgressListener
 from hpo.storage import open_storage, open_worker_storage, scrub
 from hpo.study import build_pruner, build_sampler, load_stored_study
 from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
+from objectives.base import rounded
+from objectives.stopwatch import Stopwatch
 
 if TYPE_CHECKING:
     import optuna
@@ -86,6 +88,7 @@ class WorkerSummary:
     study_name: str
     states: dict[str, int] = field(default_factory=dict)
     stopped_because: str = ""
+    startup_seconds: dict[str, float] = field(default_factory=dict)
 
     def count(self, state: str) -> None:
         self.states[state] = self.states.get(state, 0) + 1
@@ -131,17 +134,20 @@ def run_worker(
     from objectives import load_objective
 
     stop = stop or StopSignals()
-    stored = load_stored_study(open_storage(storage_url), storage_url, study_name)
-    config = stored.config
-    storage = open_worker_storage(storage_url, config.fault_tolerance)
-    study = optuna.load_study(
-        study_name=study_name,
-        storage=storage,
-        sampler=build_sampler(config, worker_salt=os.getpid() ^ time.time_ns()),
-        pruner=build_pruner(config),
-    )
-    data = load_data(config)
-    found = data_fingerprint(data)
+    clock = Stopwatch()
+    with clock("storage"):
+        stored = load_stored_study(open_storage(storage_url), storage_url, study_name)
+        config = stored.config
+        storage = open_worker_storage(storage_url, config.fault_tolerance)
+        study = optuna.load_study(
+            study_name=study_name,
+            storage=storage,
+            sampler=build_sampler(config, trial_number=0),
+            pruner=build_pruner(config),
+        )
+    with clock("data"):
+        data = load_data(config)
+        found = data_fingerprint(data)
     if found != stored.fingerprint:
         raise StudyError(
             f"data differs from the data study '{study_name}' was created with "
@@ -149,14 +155,20 @@ def run_worker(
             "point this worker at the same files, or create a new study"
         )
     objective = load_objective(config.objective)
-    from objectives.training import run_training
+    if train is None:
+        from objectives.run_cache import RunCache
+        from objectives.training import run_training
 
+        # One cache per process: base weights, datasets, evaluators and tokens are built once.
+        train = functools.partial(run_training, cache=RunCache(objective, data, config))
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, storage_url, config, data, objective, listener, train or run_training)
+    ctx = WorkerContext(study, storage, storage_url, config, data, objective, listener, train)
     try:
-        return _run_loop(ctx, n_trials, timeout, stop)
+        summary = _run_loop(ctx, n_trials, timeout, stop)
     finally:
         ctx.listener.close()
+    summary.startup_seconds = rounded(clock.seconds)
+    return summary
 
 
 @dataclass(frozen=True)
@@ -219,6 +231,8 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     from objectives.base import Pruned
 
     study, config, listener = ctx.study, ctx.config, ctx.listener
+    # Set before the Trial exists: its constructor already asks the sampler for relative params.
+    study.sampler = build_sampler(config, ctx.storage.get_trial_number_from_id(trial_id))
     trial = optuna.Trial(study, trial_id)
     started = time.perf_counter()
     with Heartbeat(ctx.storage, trial_id, config.fault_tolerance.heartbeat_interval):
@@ -228,7 +242,11 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             listener.trial_started(trial.number, trial.params)
             result, _ = ctx.train(ctx.objective, params, ctx.data, config, TrialReporter(trial, listener))
         except Pruned as pruned:
-            attrs = {"pruned_at_samples": pruned.samples, "intermediate_corpus": pruned.eval_corpus}
+            attrs = {
+                "pruned_at_samples": pruned.samples,
+                "intermediate_corpus": pruned.eval_corpus,
+                "seconds": rounded(pruned.seconds),
+            }
             _set_attrs(trial, {**attrs, "wall_seconds": _since(started)})
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"

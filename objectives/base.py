@@ -45,11 +45,12 @@ class NullReporter:
 class Pruned(Exception):  # noqa: N818 - mirrors optuna.TrialPruned
     """Raised when the reporter asked to stop; training has already stopped."""
 
-    def __init__(self, samples: int, value: float, eval_corpus: str) -> None:
+    def __init__(self, samples: int, value: float, eval_corpus: str, seconds: dict[str, float] | None = None) -> None:
         super().__init__(f"pruned after {samples} training samples (metric {value:.4f})")
         self.samples = samples
         self.value = value
         self.eval_corpus = eval_corpus
+        self.seconds = seconds or {}
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class RunResult:
     eval_corpus: str
     intermediate_corpus: str
     intermediate: dict[int, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def user_attrs(self) -> dict[str, Any]:
         return {
@@ -83,7 +85,13 @@ class RunResult:
             "device": self.device,
             "eval_corpus": self.eval_corpus,
             "intermediate_corpus": self.intermediate_corpus,
+            "seconds": rounded(self.seconds),
         }
+
+
+def rounded(seconds: dict[str, float]) -> dict[str, float]:
+    """Phase timings as stored on a trial: milliseconds are enough."""
+    return {phase: round(value, 3) for phase, value in seconds.items()}
 
 
 class Objective(abc.ABC):
@@ -105,6 +113,10 @@ class Objective(abc.ABC):
     @abc.abstractmethod
     def evaluator(self, data: StudyData, config: StudyConfig, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
         """An evaluator on ``split`` ('dev' or 'test') and a description of what it scores on."""
+
+    def caps_corpus(self, data: StudyData, config: StudyConfig, split: str) -> bool:
+        """Whether the capped evaluation on ``split`` scores less than the full one does."""
+        return False
 
     def metric_key(self, metrics: dict[str, float], metric: str) -> str:
         """The key of ``metric`` among the evaluator's own result keys.

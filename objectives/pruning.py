@@ -21,7 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 class SampleScheduleCallback(TrainerCallback):
-    """Evaluate every ``every_samples`` samples, report to ``reporter``, stop when it says prune."""
+    """Evaluate every ``every_samples`` samples, report to ``reporter``, stop when it says prune.
+
+    With ``skip_last_step``, the step that ends training is left to the caller's final evaluation.
+    """
 
     def __init__(
         self,
@@ -30,6 +33,7 @@ class SampleScheduleCallback(TrainerCallback):
         reporter: Reporter,
         every_samples: int,
         samples_per_step: int,
+        skip_last_step: bool = False,
     ) -> None:
         self.evaluate = evaluate
         self.select = select
@@ -38,9 +42,11 @@ class SampleScheduleCallback(TrainerCallback):
         self.every_samples = every_samples
         self.samples_per_step = samples_per_step
         self.next_eval = every_samples
+        self.skip_last_step = skip_last_step
         self.pruned_at: tuple[int, float] | None = None
         self.intermediate: dict[int, float] = {}
         self.eval_seconds = 0.0
+        self.report_seconds = 0.0  # reporting and asking the pruner: storage calls
         self.nonfinite_loss: tuple[int, float] | None = None
 
     def samples_seen(self, state: TrainerState) -> int:
@@ -52,6 +58,8 @@ class SampleScheduleCallback(TrainerCallback):
         self.reporter.progress(self.samples_seen(state), int(state.max_steps * self.samples_per_step))
         if self.samples_seen(state) < self.next_eval:
             return control
+        if self.skip_last_step and state.global_step >= state.max_steps:
+            return control  # the caller's final evaluation scores this step
         # Report at the schedule point, so every trial's curve has the same x values.
         point = (self.samples_seen(state) // self.every_samples) * self.every_samples
         self.next_eval = point + self.every_samples
@@ -61,11 +69,13 @@ class SampleScheduleCallback(TrainerCallback):
         value = self.select(metrics)
         self.last = (self.samples_seen(state), metrics)
         self.intermediate[point] = value
+        started = time.perf_counter()
         self.reporter.report(value, point)
         logger.debug("samples %d: metric %.4f", point, value)
         if self.reporter.should_prune():
             self.pruned_at = (point, value)
             control.should_training_stop = True
+        self.report_seconds += time.perf_counter() - started
         return control
 
     def on_log(

@@ -63,6 +63,15 @@ class RetrievalObjective(Objective):
             f"{kind} ({len(corpus)} of {len(data.corpus)} passages, {len(queries.queries)} queries)",
         )
 
+    def caps_corpus(self, data: StudyData, config: StudyConfig, split: str) -> bool:
+        from hpo.data import RetrievalData
+
+        assert isinstance(data, RetrievalData)
+        queries = data.dev if split == "dev" else data.test
+        if queries is None or config.evaluation.corpus_cap is None:
+            return False
+        return len(data.capped_corpus(queries, config.evaluation.corpus_cap, config.seed)) < len(data.corpus)
+
 
 def _metric_k(metric: str) -> int:
     match = re.search(r"@(\d+)$", metric)

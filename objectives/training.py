@@ -6,11 +6,13 @@ import gc
 import logging
 import resource
 import tempfile
-import time
 from typing import TYPE_CHECKING, Any
 
 from objectives.base import Objective, Pruned, Reporter, RunResult
-from objectives.models import best_device, device_description, load_model
+from objectives.models import best_device, device_description
+from objectives.precision import Precision, best_precision, inference_autocast
+from objectives.run_cache import RunCache
+from objectives.stopwatch import Stopwatch
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -29,11 +31,14 @@ def run_training(
     config: StudyConfig,
     reporter: Reporter,
     keep_model: bool = False,
+    cache: RunCache | None = None,
 ) -> tuple[RunResult, SentenceTransformer | None]:
     """Fine-tune ``params.model`` on the train split, evaluating on dev at the sample schedule.
 
-    Raises :class:`Pruned` when the reporter stops the run and :class:`~hpo.errors.TrialError`
-    when the loss stops being finite. Returns the model only when ``keep_model``.
+    ``cache`` holds what earlier runs in this process built from the same data and config (a
+    worker passes one to every trial). Raises :class:`Pruned` when the reporter stops the run and
+    :class:`~hpo.errors.TrialError` when the loss stops being finite. Returns the model only when
+    ``keep_model``.
     """
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -42,94 +47,112 @@ def run_training(
     from hpo.errors import TrialError
     from objectives.pruning import SampleScheduleCallback
 
+    cache = cache or RunCache(objective, data, config)
+    clock = Stopwatch()
     torch.manual_seed(config.seed)
     device = best_device()
+    precision = best_precision(device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    model = load_model(params.model, device, params.max_seq_length, config.trust_remote_code)
-    intermediate, intermediate_corpus = objective.evaluator(data, config, "dev", capped=True)
-    callback = SampleScheduleCallback(
-        evaluate=lambda m: as_metrics(intermediate(m)),
-        select=lambda metrics: float(metrics[objective.metric_key(metrics, config.metric_name)]),
-        reporter=reporter,
-        every_samples=config.evaluation.every_samples,
-        samples_per_step=params.batch_size,
-    )
+    with clock("model"):
+        model = cache.model(params.model, device, params.max_seq_length)
+    with clock("setup"):
+        intermediate, intermediate_corpus = cache.evaluator("dev", capped=True)
+        # The final evaluation is the last intermediate one unless it scores on a larger corpus.
+        final_capped = config.evaluation.final_corpus == "capped" or not objective.caps_corpus(data, config, "dev")
+        callback = SampleScheduleCallback(
+            evaluate=lambda m: _evaluate(intermediate, m, device, precision),
+            select=lambda metrics: float(metrics[objective.metric_key(metrics, config.metric_name)]),
+            reporter=reporter,
+            every_samples=config.evaluation.every_samples,
+            samples_per_step=params.batch_size,
+            # The full-corpus evaluation after training scores the last step: do not score it twice.
+            skip_last_step=not final_capped,
+        )
     with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir,
-            num_train_epochs=params.epochs,
-            per_device_train_batch_size=params.batch_size,
-            learning_rate=params.learning_rate,
-            warmup_steps=params.warmup_ratio,  # a float below 1 is a ratio in transformers 5
-            weight_decay=params.weight_decay,
-            lr_scheduler_type=params.scheduler,
-            seed=config.seed,
-            data_seed=config.seed,
-            batch_sampler=objective.batch_sampler(),
-            eval_strategy="no",
-            save_strategy="no",
-            report_to="none",
-            logging_steps=1,  # lets the callback stop at the first non-finite loss
-            logging_nan_inf_filter=False,  # the NaN check in SampleScheduleCallback must see them
-            disable_tqdm=True,
-            use_cpu=device == "cpu",
-            bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
-            dataloader_drop_last=False,
-        )
-        trainer_class = SentenceTransformerTrainer if keep_model else _trial_trainer_class()
-        trainer = trainer_class(
-            model=model,
-            args=args,
-            train_dataset=objective.train_dataset(data),
-            loss=objective.loss(model, params),
-            callbacks=[callback],
-        )
-        # Results go to stdout and logs through logging: drop the Trainer's print/tqdm callbacks.
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        started = time.perf_counter()
-        trainer.train()
-        train_seconds = time.perf_counter() - started - callback.eval_seconds
+        with clock("setup"):
+            args = SentenceTransformerTrainingArguments(
+                output_dir=output_dir,
+                num_train_epochs=params.epochs,
+                per_device_train_batch_size=params.batch_size,
+                learning_rate=params.learning_rate,
+                warmup_steps=params.warmup_ratio,  # a float below 1 is a ratio in transformers 5
+                weight_decay=params.weight_decay,
+                lr_scheduler_type=params.scheduler,
+                seed=config.seed,
+                data_seed=config.seed,
+                batch_sampler=objective.batch_sampler(),
+                eval_strategy="no",
+                save_strategy="no",
+                report_to="none",
+                logging_steps=1,  # lets the callback stop at the first non-finite loss
+                logging_nan_inf_filter=False,  # the NaN check in SampleScheduleCallback must see them
+                disable_tqdm=True,
+                use_cpu=device == "cpu",
+                dataloader_drop_last=False,
+                bf16=precision == "bf16",
+                fp16=precision == "fp16",
+            )
+            trainer_class = SentenceTransformerTrainer if keep_model else _trial_trainer_class()
+            trainer = trainer_class(
+                model=model,
+                args=args,
+                train_dataset=cache.train_dataset(),
+                loss=objective.loss(model, params),
+                callbacks=[callback],
+            )
+            # Results go to stdout and logs through logging: drop the Trainer's print/tqdm callbacks.
+            trainer.remove_callback(PrinterCallback)
+            trainer.remove_callback(ProgressCallback)
+        with clock("train_and_evaluate"):
+            trainer.train()
         samples = callback.samples_seen(trainer.state)
     del trainer
+    elapsed = clock.seconds.pop("train_and_evaluate")
+    clock.seconds["train"] = elapsed - callback.eval_seconds - callback.report_seconds
+    clock.seconds["evaluate_intermediate"] = callback.eval_seconds
+    clock.seconds["report"] = callback.report_seconds
     if callback.nonfinite_loss is not None:
         at, loss = callback.nonfinite_loss
         release(model)
         raise TrialError(f"training loss became {loss} after {at} samples")
     if callback.pruned_at is not None:
         release(model)
-        raise Pruned(*callback.pruned_at, eval_corpus=intermediate_corpus)
-    capped = config.evaluation.final_corpus == "capped"
-    final, corpus = objective.evaluator(data, config, "dev", capped=capped)
-    if capped and callback.last is not None and callback.last[0] == samples:
+        raise Pruned(*callback.pruned_at, eval_corpus=intermediate_corpus, seconds=dict(clock.seconds))
+    final, corpus = cache.evaluator("dev", capped=final_capped)
+    if final_capped and callback.last is not None and callback.last[0] == samples:
         metrics = callback.last[1]  # the last intermediate evaluation already scored this model
     else:
-        started = time.perf_counter()
-        metrics = as_metrics(final(model))
-        callback.eval_seconds += time.perf_counter() - started
-    eval_seconds = callback.eval_seconds
+        with clock("evaluate_final"):
+            metrics = _evaluate(final, model, device, precision)
     key = objective.metric_key(metrics, config.metric_name)
     memory, kind = _peak_memory(device)
+    train_seconds = clock.seconds["train"]
     result = RunResult(
         value=float(metrics[key]),
         metric_key=key,
         metrics={k: float(v) for k, v in metrics.items()},
         samples_seen=samples,
         train_seconds=train_seconds,
-        eval_seconds=eval_seconds,
+        eval_seconds=callback.eval_seconds + clock.seconds.get("evaluate_final", 0.0),
         train_samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
         peak_memory_mb=memory,
         memory_kind=kind,
-        device=device_description(device),
+        device=f"{device_description(device)}, {precision}",
         eval_corpus=corpus,
         intermediate_corpus=intermediate_corpus,
         intermediate=dict(callback.intermediate),
+        seconds=dict(clock.seconds),
     )
     if keep_model:
         return result, model
     release(model)
     return result, None
+
+
+def _evaluate(evaluator: Any, model: Any, device: str, precision: Precision) -> dict[str, float]:
+    with inference_autocast(device, precision):
+        return as_metrics(evaluator(model))
 
 
 def _trial_trainer_class() -> type:

@@ -56,13 +56,15 @@ def test_retrieval_run_reports_at_fixed_sample_counts(tiny_model: str) -> None:
     reporter = NullReporter()
     result, model = run_training(load_objective("retrieval"), params, data, config, reporter)
     assert model is None
-    assert list(reporter.values) == [32, 64, 96]  # 96 pairs, every 32 samples
+    # 96 pairs, every 32 samples; the end of training is scored once, on the full corpus
+    assert list(reporter.values) == [32, 64]
     assert result.samples_seen == 96
+    assert set(result.seconds) == {"model", "setup", "train", "evaluate_intermediate", "report", "evaluate_final"}
     assert result.metric_key == "dev_cosine_ndcg@10"
     assert result.value == result.metrics["dev_cosine_ndcg@10"]
     assert {"dev_cosine_mrr@10", "dev_cosine_recall@10", "dev_cosine_map@100"} <= set(result.metrics)
     assert result.eval_corpus.startswith("full (")
-    assert result.device == "cpu"
+    assert result.device == "cpu, fp32"
     assert result.peak_memory_mb > 0 and result.train_samples_per_second > 0
 
 
@@ -71,7 +73,20 @@ def test_schedule_is_in_samples_whatever_the_batch_size(tiny_model: str) -> None
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
     run_training(load_objective("retrieval"), params, data, config, reporter)
+    assert list(reporter.values) == [32, 64]
+
+
+def test_capped_final_reuses_the_last_intermediate_evaluation(tiny_model: str) -> None:
+    raw = retrieval_config(tiny_model)
+    raw["evaluation"]["final_corpus"] = "capped"
+    config = parse_config(raw, source="x")
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    reporter = NullReporter()
+    result, _ = run_training(load_objective("retrieval"), params, load_data(config), config, reporter)
     assert list(reporter.values) == [32, 64, 96]
+    assert result.value == reporter.values[96]
+    assert "evaluate_final" not in result.seconds
+    assert result.eval_corpus.startswith("capped (60 of")
 
 
 def test_pruned_run_stops_training_at_once(tiny_model: str) -> None:
@@ -109,3 +124,4 @@ def test_pair_classification_trains_and_scores(tiny_model: str, tmp_path: Path, 
     assert result.metric_key == f"dev_cosine_{metric}"
     assert {"dev_cosine_ap", "dev_cosine_accuracy", "dev_cosine_f1"} <= set(result.metrics)
     assert list(reporter.values) == [32, 64, 96]
+    assert "evaluate_final" not in result.seconds  # dev pairs have no corpus to cap: scored once

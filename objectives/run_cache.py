@@ -1,0 +1,71 @@
+"""What one process builds once and every training run reuses.
+
+A worker runs many trials on the same data and config: reading the base weights from disk,
+building the training dataset and the evaluators (with their capped corpus), and tokenizing the
+same texts again for every trial would be repeated work. A worker makes one cache and passes it
+to each run; nothing here is module-level state.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import TYPE_CHECKING, Any
+
+from objectives.token_cache import TokenCache
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+    from hpo.config import StudyConfig
+    from hpo.data import StudyData
+    from objectives.base import Objective
+
+logger = logging.getLogger(__name__)
+
+
+class RunCache:
+    """Base models, the training dataset, evaluators and tokens of one study's data and config."""
+
+    def __init__(self, objective: Objective, data: StudyData, config: StudyConfig) -> None:
+        self.objective = objective
+        self.data = data
+        self.config = config
+        self._models: dict[tuple[str, str], SentenceTransformer] = {}
+        self._tokens: dict[str, TokenCache] = {}
+        self._evaluators: dict[tuple[str, bool], tuple[BaseEvaluator, str]] = {}
+        self._train_dataset: Any = None
+
+    def model(self, name: str, device: str, max_seq_length: int | None) -> SentenceTransformer:
+        """A fresh trainable copy of base model ``name``; its weights are read from disk once."""
+        from objectives.models import load_model
+
+        key = (name, device)
+        if key not in self._models:
+            self._models[key] = load_model(name, device, None, self.config.trust_remote_code)
+            self._tokens[name] = TokenCache()
+        model = copy.deepcopy(self._models[key])
+        if max_seq_length is not None:
+            model.max_seq_length = max_seq_length
+        self._tokens[name].install(model)
+        return model
+
+    def train_dataset(self) -> Any:
+        if self._train_dataset is None:
+            self._train_dataset = self.objective.train_dataset(self.data)
+        return self._train_dataset
+
+    def evaluator(self, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
+        """The objective's evaluator on ``split`` and a description of its corpus, built once."""
+        key = (split, capped)
+        if key not in self._evaluators:
+            self._evaluators[key] = self.objective.evaluator(self.data, self.config, split, capped=capped)
+        return self._evaluators[key]
+
+    def token_stats(self) -> dict[str, int]:
+        """Texts tokenized and texts served from the cache, over all base models."""
+        return {
+            "tokenized": sum(t.misses for t in self._tokens.values()),
+            "reused": sum(t.hits for t in self._tokens.values()),
+        }
