@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from bioasq_bench import MODEL, spearman, study_config, write_subset
 
-GRID = [(5e-6, 32), (1e-5, 16), (2e-5, 32), (4e-5, 16), (8e-5, 32), (1.5e-4, 16), (3e-4, 32), (6e-4, 16)]
+GRID = [(5e-6, 32), (2e-5, 16), (5e-5, 32), (1e-4, 16), (2.5e-4, 32), (6e-4, 16)]
 
 
 def main() -> None:

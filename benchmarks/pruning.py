@@ -1,6 +1,6 @@
 """The same BioASQ study with and without the pruner: training samples consumed and best dev NDCG@10.
 
-    python benchmarks/pruning.py [--trials 8] [--workdir pruning]
+    python benchmarks/pruning.py [--trials 6] [--workdir pruning]
 
 Both studies use the workload of bioasq_bench.py with a seeded random sampler, so trial N has the
 same parameters in both (hpo seeds each trial from the study seed and its number) and the only
@@ -56,7 +56,7 @@ def run(folder: Path, name: str, pruner: dict[str, Any], trials: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--workdir", type=Path, default=Path("pruning"))
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Where a worker's wall time goes on the BioASQ study, from process start to exit.
 
-    python benchmarks/trial_profile.py [--trials 4] [--workdir trial-profile]
+    python benchmarks/trial_profile.py [--trials 3] [--workdir trial-profile]
 
 Creates the study of bioasq_bench.py, then starts one ``hpo worker``-equivalent process that
 times its imports, its start-up (storage, data), and every storage call made by the main thread;
@@ -68,7 +68,7 @@ def child(storage: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("trial-profile"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

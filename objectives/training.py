@@ -41,7 +41,7 @@ def run_training(
     ``keep_model``.
     """
     import torch
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback, ProgressCallback
 
     from hpo.errors import TrialError
@@ -71,28 +71,7 @@ def run_training(
         )
     with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
         with clock("setup"):
-            args = SentenceTransformerTrainingArguments(
-                output_dir=output_dir,
-                num_train_epochs=params.epochs,
-                per_device_train_batch_size=params.batch_size,
-                learning_rate=params.learning_rate,
-                warmup_steps=params.warmup_ratio,  # a float below 1 is a ratio in transformers 5
-                weight_decay=params.weight_decay,
-                lr_scheduler_type=params.scheduler,
-                seed=config.seed,
-                data_seed=config.seed,
-                batch_sampler=objective.batch_sampler(),
-                eval_strategy="no",
-                save_strategy="no",
-                report_to="none",
-                logging_steps=1,  # lets the callback stop at the first non-finite loss
-                logging_nan_inf_filter=False,  # the NaN check in SampleScheduleCallback must see them
-                disable_tqdm=True,
-                use_cpu=device == "cpu",
-                dataloader_drop_last=False,
-                bf16=precision == "bf16",
-                fp16=precision == "fp16",
-            )
+            args = _arguments(output_dir, params, config, objective.batch_sampler(), device, precision)
             trainer_class = SentenceTransformerTrainer if keep_model else _trial_trainer_class()
             trainer = trainer_class(
                 model=model,
@@ -148,6 +127,35 @@ def run_training(
         return result, model
     release(model)
     return result, None
+
+
+def _arguments(
+    output_dir: str, params: TrainingParams, config: StudyConfig, batch_sampler: str, device: str, precision: Precision
+) -> Any:
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    return SentenceTransformerTrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=params.epochs,
+        per_device_train_batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        warmup_steps=params.warmup_ratio,  # a float below 1 is a ratio in transformers 5
+        weight_decay=params.weight_decay,
+        lr_scheduler_type=params.scheduler,
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=batch_sampler,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        logging_steps=1,  # lets the callback stop at the first non-finite loss
+        logging_nan_inf_filter=False,  # the NaN check in SampleScheduleCallback must see them
+        disable_tqdm=True,
+        use_cpu=device == "cpu",
+        dataloader_drop_last=False,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+    )
 
 
 def _evaluate(evaluator: Any, model: Any, device: str, precision: Precision) -> dict[str, float]:

@@ -74,7 +74,11 @@ def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) ->
         "peak_memory_mb",
         "device",
         "eval_corpus",
+        "seconds",
     } <= set(complete[0].user_attrs)
+    assert complete[0].user_attrs["seconds"]["train"] > 0
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned[0].user_attrs["seconds"]["evaluate_intermediate"] > 0
 
     best_path = tmp_path / "best.yaml"
     best = hpo("best", "--study", "tiny-retrieval", "-o", str(best_path), storage=storage)
