@@ -27,7 +27,8 @@ class TokenCache:
     (pairs, images, prompts, left padding) goes to the model's own ``preprocess`` unchanged.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_texts: int = 100_000) -> None:
+        self.max_texts = max_texts  # bounds memory: about 3 KB per text at 128 tokens
         self._rows: dict[CacheKey, dict[str, torch.Tensor]] = {}
         self._extras: dict[str, Any] = {}
         self._pad_values: dict[str, int] = {}
@@ -58,6 +59,9 @@ class TokenCache:
 
         keys = [(text, *context) for text in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._rows))
+        if missing and len(self._rows) + len(missing) > self.max_texts:
+            self.misses += len(keys)
+            return tokenize(texts)  # full: new texts are tokenized as if there were no cache
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         if missing:

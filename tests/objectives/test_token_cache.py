@@ -55,3 +55,14 @@ def test_encode_through_the_cache_matches(models: tuple[Any, Any, TokenCache]) -
             torch.as_tensor(cached.encode(TEXTS, batch_size=2)), torch.as_tensor(plain.encode(TEXTS, batch_size=2))
         )
     assert cache.hits == len(TEXTS)
+
+
+def test_a_full_cache_tokenizes_new_texts_without_storing_them(tiny_model: str) -> None:
+    plain = SentenceTransformer(tiny_model, device="cpu")
+    cached = SentenceTransformer(tiny_model, device="cpu")
+    cache = TokenCache(max_texts=2)
+    cache.install(cached)
+    cached.preprocess(TEXTS[:2])
+    assert _same(cached.preprocess(TEXTS), plain.preprocess(TEXTS))
+    assert _same(cached.preprocess(TEXTS[:2]), plain.preprocess(TEXTS[:2]))
+    assert cache.hits == 2
