@@ -105,6 +105,7 @@ class EvaluationConfig(Strict):
 
     every_samples: int = Field(..., gt=0)
     corpus_cap: int | None = Field(None, gt=0)
+    cap_negatives: Literal["bm25", "random"] = "bm25"
     final_corpus: Literal["full", "capped"] = "full"
     batch_size: int = Field(64, gt=0)
 

@@ -41,7 +41,7 @@ class RetrievalObjective(Objective):
         if queries is None:
             raise ValueError(f"the {split} split was not loaded")
         cap = config.evaluation.corpus_cap if capped else None
-        corpus = data.capped_corpus(queries, cap, config.seed)
+        corpus = data.capped_corpus(queries, cap, config.seed, config.evaluation.cap_negatives)
         kind = "capped" if len(corpus) < len(data.corpus) else "full"
         k = _metric_k(config.metric_name)
         evaluator = InformationRetrievalEvaluator(
@@ -70,7 +70,7 @@ class RetrievalObjective(Objective):
         queries = data.dev if split == "dev" else data.test
         if queries is None or config.evaluation.corpus_cap is None:
             return False
-        return len(data.capped_corpus(queries, config.evaluation.corpus_cap, config.seed)) < len(data.corpus)
+        return data.capped_size(queries, config.evaluation.corpus_cap) < len(data.corpus)
 
 
 def _metric_k(metric: str) -> int:

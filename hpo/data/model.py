@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from hpo.data.lexical import bm25_rankings
 
 
 @dataclass(frozen=True)
@@ -26,15 +29,37 @@ class RetrievalData:
     corpus: dict[str, str]
     test: RetrievalSplit | None = None
 
-    def capped_corpus(self, split: RetrievalSplit, cap: int | None, seed: int) -> dict[str, str]:
-        """All passages relevant to ``split`` plus a seeded sample of the rest, ``cap`` in all."""
+    def capped_corpus(
+        self, split: RetrievalSplit, cap: int | None, seed: int, negatives: str = "bm25"
+    ) -> dict[str, str]:
+        """All passages relevant to ``split`` plus others up to ``cap`` in all.
+
+        The others are, with ``negatives="bm25"``, each query's best BM25 matches taken in turns
+        (rank 1 of every query, then rank 2, ...), topped up with a seeded sample when the matches
+        run out; with ``"random"``, a seeded sample only.
+        """
         if cap is None or cap >= len(self.corpus):
             return self.corpus
         relevant = set().union(*split.relevant.values()) if split.relevant else set()
-        others = sorted(cid for cid in self.corpus if cid not in relevant)
         extra = max(0, cap - len(relevant))
-        chosen = relevant | set(random.Random(seed).sample(others, min(extra, len(others))))
+        chosen = set(relevant)
+        if negatives == "bm25" and extra:
+            rankings = bm25_rankings(split.queries.values(), self.corpus, exclude=relevant)
+            for cid in (c for level in itertools.zip_longest(*rankings) for c in level if c is not None):
+                if len(chosen) - len(relevant) >= extra:
+                    break
+                chosen.add(cid)
+        others = sorted(cid for cid in self.corpus if cid not in chosen)
+        missing = extra - (len(chosen) - len(relevant))
+        chosen |= set(random.Random(seed).sample(others, min(max(0, missing), len(others))))
         return {cid: text for cid, text in self.corpus.items() if cid in chosen}
+
+    def capped_size(self, split: RetrievalSplit, cap: int | None) -> int:
+        """How many passages :meth:`capped_corpus` keeps, without choosing them."""
+        if cap is None or cap >= len(self.corpus):
+            return len(self.corpus)
+        relevant = len(set().union(*split.relevant.values())) if split.relevant else 0
+        return min(len(self.corpus), max(cap, relevant))
 
     def summary(self) -> dict[str, Any]:
         return {
