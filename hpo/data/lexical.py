@@ -1,9 +1,9 @@
 """BM25 ranking of a corpus for a few queries: the hard negatives of a capped evaluation corpus.
 
 A capped corpus of relevant passages plus random ones is easy: random passages rarely compete
-with the relevant ones, so every model scores high and trials rank differently than on the full
-corpus. The passages that share the most words with a query are the ones that compete; keeping
-those makes the capped corpus rank models as the full one does, at the same size.
+with the relevant ones, so every model scores near the top. The passages that share the most
+words with a query are the ones that compete; keeping those brings capped scores closer to
+full-corpus scores at the same size (BENCHMARKS.md, eval_cost.py).
 """
 
 from __future__ import annotations
