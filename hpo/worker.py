@@ -26,8 +26,7 @@ from hpo.progress import LogProgress, ProgressListener
 from hpo.storage import open_storage, open_worker_storage, scrub
 from hpo.study import build_pruner, build_sampler, load_stored_study
 from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
-from objectives.base import rounded
-from objectives.stopwatch import Stopwatch
+from objectives.stopwatch import Stopwatch, rounded
 
 if TYPE_CHECKING:
     import optuna

@@ -6,6 +6,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from objectives.stopwatch import rounded
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
@@ -87,11 +89,6 @@ class RunResult:
             "intermediate_corpus": self.intermediate_corpus,
             "seconds": rounded(self.seconds),
         }
-
-
-def rounded(seconds: dict[str, float]) -> dict[str, float]:
-    """Phase timings as stored on a trial: milliseconds are enough."""
-    return {phase: round(value, 3) for phase, value in seconds.items()}
 
 
 class Objective(abc.ABC):

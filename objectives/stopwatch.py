@@ -20,3 +20,8 @@ class Stopwatch:
             yield
         finally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+
+
+def rounded(seconds: dict[str, float]) -> dict[str, float]:
+    """Phase timings as stored on a trial: milliseconds are enough."""
+    return {phase: round(value, 3) for phase, value in seconds.items()}
