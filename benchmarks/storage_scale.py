@@ -37,6 +37,18 @@ from soak import PORT, OwnPostgres  # noqa: E402
 TRIVIAL_SECONDS = 0.05
 
 
+def create_study(path: Path, raw: dict[str, Any], env: dict[str, str]) -> None:
+    """Write ``raw`` to ``path`` and run ``hpo create-study`` on it, quietly."""
+    path.write_text(yaml.safe_dump(raw))
+    subprocess.run(
+        [sys.executable, "-m", "hpo", "create-study", "--config", str(path)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def trivial_train(objective: Any, params: Any, data: Any, config: Any, reporter: Any) -> tuple[Any, None]:
     """Stands in for fine-tuning: three intermediate reports and a result, in about 50 ms."""
     from objectives.base import Pruned, RunResult
@@ -127,15 +139,7 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
         time.sleep(4)
     env["HPO_STORAGE"] = storage
     if prefilled is None:
-        path = work / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(config(name, trials)))
-        subprocess.run(
-            [sys.executable, "-m", "hpo", "create-study", "--config", str(path)],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        create_study(work / f"{name}.yaml", config(name, trials), env)
     else:
         study = optuna.load_study(study_name=name, storage=db_url)
         for _ in range(trials):
@@ -188,16 +192,7 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
 def prefill(db_url: str, work: Path, count: int) -> str:
     """A study holding ``count`` finished trials with intermediate values, written in bulk."""
     name = "prefilled"
-    path = work / "prefilled.yaml"
-    path.write_text(yaml.safe_dump(config(name, 1)))
-    env = {**os.environ, "HPO_STORAGE": db_url, "HF_HUB_OFFLINE": "1"}
-    subprocess.run(
-        [sys.executable, "-m", "hpo", "create-study", "--config", str(path)],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    create_study(work / "prefilled.yaml", config(name, 1), {**os.environ, "HPO_STORAGE": db_url, "HF_HUB_OFFLINE": "1"})
     study = optuna.load_study(study_name=name, storage=db_url)
     distribution = optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)
     trials = [

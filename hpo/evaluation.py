@@ -60,8 +60,8 @@ def evaluate_model(
     """Score ``model`` (a Hub id, a local path or a loaded model) on ``split`` of ``data``."""
     from objectives import load_objective
     from objectives.models import best_device, load_model
-    from objectives.precision import best_precision, inference_autocast
-    from objectives.training import as_metrics
+    from objectives.precision import best_precision
+    from objectives.training import evaluate
 
     objective = load_objective(config.objective)
     if isinstance(model, str):
@@ -73,8 +73,7 @@ def evaluate_model(
     evaluator, corpus = objective.evaluator(data, config, split, capped=capped)
     started = time.perf_counter()
     device = best_device()
-    with inference_autocast(device, best_precision(device)):
-        metrics = as_metrics(evaluator(loaded))
+    metrics = evaluate(evaluator, loaded, device, best_precision(device))
     key = objective.metric_key(metrics, config.metric_name)
     label = name or (model if isinstance(model, str) else "model")
     logger.info("%s on %s: %s %.4f", label, split, config.metric_name, metrics[key])

@@ -61,7 +61,7 @@ def run_training(
         # The final evaluation is the last intermediate one unless it scores on a larger corpus.
         final_capped = config.evaluation.final_corpus == "capped" or not objective.caps_corpus(data, config, "dev")
         callback = SampleScheduleCallback(
-            evaluate=lambda m: _evaluate(intermediate, m, device, precision),
+            evaluate=lambda m: evaluate(intermediate, m, device, precision),
             select=lambda metrics: float(metrics[objective.metric_key(metrics, config.metric_name)]),
             reporter=reporter,
             every_samples=config.evaluation.every_samples,
@@ -103,7 +103,7 @@ def run_training(
         metrics = callback.last[1]  # the last intermediate evaluation already scored this model
     else:
         with clock("evaluate_final"):
-            metrics = _evaluate(final, model, device, precision)
+            metrics = evaluate(final, model, device, precision)
     key = objective.metric_key(metrics, config.metric_name)
     memory, kind = _peak_memory(device)
     train_seconds = clock.seconds["train"]
@@ -158,7 +158,8 @@ def _arguments(
     )
 
 
-def _evaluate(evaluator: Any, model: Any, device: str, precision: Precision) -> dict[str, float]:
+def evaluate(evaluator: Any, model: Any, device: str, precision: Precision) -> dict[str, float]:
+    """The evaluator's metrics for ``model``, encoded in ``precision`` on ``device``."""
     with inference_autocast(device, precision):
         return as_metrics(evaluator(model))
 
