@@ -1,11 +1,17 @@
-"""The same BioASQ study with and without the pruner: training samples consumed and best dev NDCG@10.
+"""The same BioASQ study with and without a pruner: training samples consumed and best dev NDCG@10.
 
-    python benchmarks/pruning.py [--trials 6] [--workdir pruning]
+    python benchmarks/pruning.py [--trials 12] [--real median percentile-25] [--workdir pruning]
 
-Both studies use the workload of bioasq_bench.py with a seeded random sampler, so trial N has the
-same parameters in both (hpo seeds each trial from the study seed and its number) and the only
-difference is the median pruner (n_startup_trials 2). Trials are scored on the capped corpus
-(the last intermediate evaluation is the trial's value), which keeps this benchmark short.
+Every study uses the workload of bioasq_bench.py with a seeded random sampler, so trial N has the
+same parameters in all of them (hpo seeds each trial from the study seed and its number) and the
+only difference is the pruner. Trials are scored on the capped corpus (the last intermediate
+evaluation is the trial's value), which keeps this benchmark short.
+
+First the study runs without a pruner, which records every trial's whole curve. Each candidate
+pruner is then replayed on those curves (an in-memory Optuna study asks it at every reported step,
+trial by trial, as a worker does), which costs no training. Last, the pruners named by ``--real``
+run as real studies, and the script checks that each pruned the same trials at the same steps as
+its replay: the replayed figures of the others are then what a real run would have shown.
 """
 
 from __future__ import annotations
@@ -22,13 +28,23 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from bioasq_bench import STUDY, hpo, study_config, trial_samples, write_subset
 
-VARIANTS = {"pruner": {"type": "median", "n_startup_trials": 2}, "no pruner": {"type": "none"}}
+PRUNERS: dict[str, dict[str, Any]] = {
+    # hpo's default: the trial's latest value against the median of completed trials at that step
+    "median": {"type": "median", "n_startup_trials": 2},
+    "percentile-40": {"type": "percentile", "percentile": 40.0, "n_startup_trials": 2},
+    # Optuna's own rule: the trial's best value so far
+    "median-best": {"type": "median", "n_startup_trials": 2, "compare": "best"},
+    "percentile-40-best": {"type": "percentile", "percentile": 40.0, "n_startup_trials": 2, "compare": "best"},
+    "hyperband-3": {"type": "hyperband", "min_resource": 64, "reduction_factor": 3},
+    "hyperband-2": {"type": "hyperband", "min_resource": 64, "reduction_factor": 2},
+}
+Outcome = dict[int, tuple[str, int, float | None]]  # trial number -> (state, samples, value)
 
 
-def run(folder: Path, name: str, pruner: dict[str, Any], trials: int) -> dict[str, Any]:
+def run(folder: Path, name: str, pruner: dict[str, Any], trials: int) -> tuple[float, Any]:
+    """One real study (create-study + worker) with ``pruner``; its wall seconds and the study."""
     import optuna
 
-    slug = name.replace(" ", "-")
     raw = study_config(
         folder,
         pruner=pruner,
@@ -36,46 +52,89 @@ def run(folder: Path, name: str, pruner: dict[str, Any], trials: int) -> dict[st
         budget={"n_trials": trials},
         evaluation={"every_samples": 64, "corpus_cap": 500, "final_corpus": "capped"},
     )
-    config = folder / f"{slug}.yaml"
+    config = folder / f"{name}.yaml"
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
-    storage = f"sqlite:///{folder / f'{slug}.db'}"
+    storage = f"sqlite:///{folder / f'{name}.db'}"
     started = time.perf_counter()
     hpo("create-study", "--config", str(config), storage=storage)
     hpo("worker", "--study", STUDY, "--progress", "log", storage=storage)
-    wall = time.perf_counter() - started
-    study = optuna.load_study(study_name=STUDY, storage=storage)
-    return {
-        "wall": wall,
-        "samples": sum(trial_samples(t) for t in study.trials),
-        "pruned": sum(t.state.name == "PRUNED" for t in study.trials),
-        "best": study.best_value,
-        "best_trial": study.best_trial.number,
-        "values": {t.number: (t.state.name, t.value, trial_samples(t)) for t in study.trials},
-    }
+    return time.perf_counter() - started, optuna.load_study(study_name=STUDY, storage=storage)
+
+
+def outcome(study: Any) -> Outcome:
+    return {t.number: (t.state.name, trial_samples(t), t.value) for t in study.trials}
+
+
+def replay(curves: dict[int, dict[int, float]], pruner: dict[str, Any]) -> Outcome:
+    """What ``pruner`` would have done to trials with these curves, run in this order."""
+    import optuna
+
+    from hpo.config import parse_config
+    from hpo.study import build_pruner
+
+    config = parse_config(study_config(Path("."), pruner=pruner), source="pruning")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=STUDY, direction="maximize", pruner=build_pruner(config))
+    result: Outcome = {}
+    for number in sorted(curves):
+        trial = study.ask()
+        steps = sorted(curves[number].items())
+        for step, value in steps:
+            trial.report(value, step)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                result[number] = ("PRUNED", step, value)
+                break
+        else:
+            study.tell(trial, steps[-1][1])
+            result[number] = ("COMPLETE", steps[-1][0], steps[-1][1])
+    return result
+
+
+def summary(result: Outcome) -> tuple[int, float, list[str]]:
+    """Samples consumed, best complete value, and where each pruned trial stopped."""
+    samples = sum(s for _, s, _ in result.values())
+    best = max(v for state, _, v in result.values() if state == "COMPLETE" and v is not None)
+    pruned = [f"{n}@{s}" for n, (state, s, _) in sorted(result.items()) if state == "PRUNED"]
+    return samples, best, pruned
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--real", nargs="*", default=["median", "percentile-40"], choices=sorted(PRUNERS))
     parser.add_argument("--workdir", type=Path, default=Path("pruning"))
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     folder = write_subset(args.workdir.resolve())
-    results = {name: run(folder, name, pruner, args.trials) for name, pruner in VARIANTS.items()}
 
-    with_, without = results["pruner"], results["no pruner"]
-    print(f"\n{'':28}{'no pruner':>12}{'pruner':>12}")
-    print(f"{'wall time (s)':28}{without['wall']:>12.1f}{with_['wall']:>12.1f}")
-    print(f"{'training samples':28}{without['samples']:>12d}{with_['samples']:>12d}")
-    print(f"{'trials pruned':28}{without['pruned']:>12d}{with_['pruned']:>12d}")
-    print(f"{'best dev NDCG@10':28}{without['best']:>12.4f}{with_['best']:>12.4f}")
-    print(f"{'best trial':28}{without['best_trial']:>12d}{with_['best_trial']:>12d}")
-    saved = 1 - with_["samples"] / without["samples"]
-    print(f"samples saved by pruning: {saved:.1%}; best dev NDCG@10 lost: {without['best'] - with_['best']:.4f}")
-    print(f"wall time ratio pruner/no pruner: {with_['wall'] / without['wall']:.3f}")
-    for number in sorted(without["values"]):
-        a, b = without["values"][number], with_["values"][number]
-        print(f"  trial {number}: no pruner {a[0]} {a[1]:.4f} ({a[2]} samples) | pruner {b[0]} {b[2]} samples")
+    base_wall, base_study = run(folder, "no-pruner", {"type": "none"}, args.trials)
+    curves = {t.number: dict(t.intermediate_values) for t in base_study.trials}
+    base_samples, base_best, _ = summary(outcome(base_study))
+    print(f"\nno pruner: {args.trials} trials, {base_samples} samples, best dev NDCG@10 {base_best:.4f}")
+    for number, curve in sorted(curves.items()):
+        params = base_study.trials[number].params
+        print(f"  trial {number}: " + " ".join(f"{v:.4f}" for _, v in sorted(curve.items())) + f"  {params}")
+
+    print("\nreplayed on those curves:")
+    print(f"{'pruner':20}{'samples':>9}{'saved':>8}{'best':>9}{'lost':>9}  pruned (trial@samples)")
+    for name, pruner in PRUNERS.items():
+        samples, best, pruned = summary(replay(curves, pruner))
+        saved, lost = 1 - samples / base_samples, base_best - best
+        print(f"{name:20}{samples:>9d}{saved:>8.1%}{best:>9.4f}{lost:>9.4f}  {' '.join(pruned) or '-'}")
+
+    for name in args.real:
+        wall, study = run(folder, name, PRUNERS[name], args.trials)
+        real = outcome(study)
+        samples, best, pruned = summary(real)
+        expected = replay(curves, PRUNERS[name])
+        same = all(real[n][:2] == expected[n][:2] for n in expected)
+        print(
+            f"\nreal run, {name}: {samples} samples ({1 - samples / base_samples:.1%} saved), best {best:.4f} "
+            f"(lost {base_best - best:.4f}); pruned {' '.join(pruned) or '-'}"
+        )
+        print(f"  wall {wall:.1f} s against {base_wall:.1f} s without a pruner ({wall / base_wall:.3f}x)")
+        print(f"  same trials pruned at the same steps as its replay: {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

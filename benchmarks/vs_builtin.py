@@ -1,6 +1,6 @@
 """hpo against SentenceTransformerTrainer.hyperparameter_search (Optuna backend), side by side.
 
-    python benchmarks/vs_builtin.py [--trials 6] [--workdir vs-builtin]
+    python benchmarks/vs_builtin.py [--trials 6] [--seed 42] [--also-fp32] [--workdir vs-builtin]
 
 Both sides search the same space (learning rate, batch size, warmup) for all-MiniLM-L6-v2 with
 MultipleNegativesRankingLoss on the BioASQ workload of bioasq_bench.py, with the same number of
@@ -8,8 +8,11 @@ trials, seed, TPE sampler settings, median pruner settings, dev split and dev ev
 on the 2,500-passage corpus). The built-in search runs as its documentation shows: ``hp_space``,
 ``model_init``, the loss as a function of the model, the evaluator on dev, ``eval_strategy="steps"``;
 it scores every evaluation with that evaluator. hpo runs its CLI (create-study, worker, best):
-intermediate evaluations on the 500-passage capped corpus, the full one after training.
-Each side's best config is then retrained and scored on test. Each side runs in its own process.
+intermediate evaluations on the 500-passage capped corpus, the full one after training, in the
+precision hpo picks for the machine (``--also-fp32`` adds an hpo run with ``precision: fp32``; the
+built-in search runs in fp32, as its documentation shows). ``--seed`` is the search and training
+seed of both sides; the data subset stays the same. Each side's best config is then retrained and
+scored on test. Each side runs in its own process.
 """
 
 from __future__ import annotations
@@ -154,21 +157,23 @@ def run_builtin(folder: Path, trials: int, seed: int) -> dict[str, Any]:
     }
 
 
-def run_hpo(folder: Path, trials: int) -> dict[str, Any]:
+def run_hpo(folder: Path, trials: int, seed: int, precision: str) -> dict[str, Any]:
     """hpo's CLI on an SQLite file, then ``hpo train`` of the best config (scores test)."""
     import optuna
 
-    config = folder / "study.yaml"
-    config.write_text(yaml.safe_dump(study_config(folder, budget={"n_trials": trials}), sort_keys=False))
-    storage = f"sqlite:///{folder / 'hpo.db'}"
+    config = folder / f"study-{precision}.yaml"
+    raw = study_config(folder, budget={"n_trials": trials}, seed=seed, precision=precision)
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    storage = f"sqlite:///{folder / f'hpo-{precision}.db'}"
+    best_yaml, final = folder / f"best-{precision}.yaml", folder / f"final-{precision}"
     seconds = hpo("create-study", "--config", str(config), storage=storage)
     seconds += hpo("worker", "--study", STUDY, "--progress", "log", storage=storage)
-    seconds += hpo("best", "--study", STUDY, "-o", str(folder / "best.yaml"), storage=storage)
+    seconds += hpo("best", "--study", STUDY, "-o", str(best_yaml), storage=storage)
     study = optuna.load_study(study_name=STUDY, storage=storage)
     states = [t.state.name for t in study.trials]
     retrain_started = time.perf_counter()
-    hpo("train", str(folder / "best.yaml"), "-o", str(folder / "final"), storage=storage)
-    report = json.loads((folder / "final" / "hpo_final.json").read_text())
+    hpo("train", str(best_yaml), "-o", str(final), storage=storage)
+    report = json.loads((final / "hpo_final.json").read_text())
     return {
         "wall_seconds": seconds,
         "samples": sum(trial_samples(t) for t in study.trials),
@@ -178,6 +183,7 @@ def run_hpo(folder: Path, trials: int) -> dict[str, Any]:
         "best_params": study.best_params,
         "test": report["test"]["metrics"]["test_cosine_ndcg@10"],
         "retrain_seconds": time.perf_counter() - retrain_started,
+        "precision": study.trials[0].user_attrs.get("device", "?"),
     }
 
 
@@ -186,6 +192,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=Path("vs-builtin"))
+    parser.add_argument(
+        "--also-fp32", action="store_true", help="also run hpo with precision: fp32, to show what bf16 contributes"
+    )
     parser.add_argument("--side", choices=["builtin"], help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.side == "builtin":
@@ -194,19 +203,22 @@ def main() -> None:
 
     shutil.rmtree(args.workdir, ignore_errors=True)
     folder = write_subset(args.workdir.resolve())
-    child = [sys.executable, __file__, "--side", "builtin", "--trials", str(args.trials), "--workdir", str(folder)]
+    child = [sys.executable, __file__, "--side", "builtin", "--trials", str(args.trials), "--seed", str(args.seed)]
+    child += ["--workdir", str(folder)]
     started = time.perf_counter()
     out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
     builtin = json.loads(out.strip().splitlines()[-1])
     builtin["process_seconds"] = time.perf_counter() - started
-    ours = run_hpo(folder, args.trials)
-    results = {"builtin": builtin, "hpo": ours}
+    results = {"builtin": builtin, "hpo": run_hpo(folder, args.trials, args.seed, "auto")}
+    if args.also_fp32:
+        results["hpo fp32"] = run_hpo(folder, args.trials, args.seed, "fp32")
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:
-    b, h = results["builtin"], results["hpo"]
+    b = results["builtin"]
+    ours = [name for name in results if name != "builtin"]
     rows = [
         ("search wall time (s)", "wall_seconds", "{:.1f}"),
         ("training samples consumed", "samples", "{:d}"),
@@ -216,12 +228,17 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         ("test NDCG@10 of retrained best", "test", "{:.4f}"),
         ("retrain + test (s)", "retrain_seconds", "{:.1f}"),
     ]
-    print(f"\n{'':34}{'builtin':>12}{'hpo':>12}{'hpo/builtin':>14}")
+    header = "".join(f"{name:>12}{name + '/builtin':>20}" for name in ours)
+    print(f"\n{'':34}{'builtin':>12}{header}")
     for label, key, fmt in rows:
-        ratio = h[key] / b[key] if b[key] else float("nan")
-        print(f"{label:34}{fmt.format(b[key]):>12}{fmt.format(h[key]):>12}{ratio:>14.3f}")
-    print(f"best params builtin: {b['best_params']}")
-    print(f"best params hpo:     {h['best_params']}")
+        cells = "".join(
+            f"{fmt.format(results[n][key]):>12}{results[n][key] / b[key] if b[key] else float('nan'):>20.3f}"
+            for n in ours
+        )
+        print(f"{label:34}{fmt.format(b[key]):>12}{cells}")
+    print("precision: builtin fp32 (as its docs show); " + "; ".join(f"{n} {results[n]['precision']}" for n in ours))
+    for name, side in results.items():
+        print(f"best params {name}: {side['best_params']}")
 
 
 if __name__ == "__main__":

@@ -124,6 +124,7 @@ class MedianPrunerConfig(Strict):
     type: Literal["median"]
     n_startup_trials: int = Field(2, ge=0)
     n_warmup_steps: int = Field(0, ge=0)
+    compare: Literal["latest", "best"] = "latest"
 
 
 class PercentilePrunerConfig(Strict):
@@ -131,6 +132,7 @@ class PercentilePrunerConfig(Strict):
     percentile: float = Field(..., gt=0, lt=100)
     n_startup_trials: int = Field(2, ge=0)
     n_warmup_steps: int = Field(0, ge=0)
+    compare: Literal["latest", "best"] = "latest"
 
 
 class HyperbandPrunerConfig(Strict):
@@ -200,6 +202,7 @@ class StudyConfig(Strict):
     fault_tolerance: FaultToleranceConfig = FaultToleranceConfig()
     warm_start: WarmStartConfig = WarmStartConfig()
     seed: int = 42
+    precision: Literal["auto", "fp32"] = "auto"
     trust_remote_code: bool = False
 
     @model_validator(mode="after")

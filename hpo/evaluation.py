@@ -73,7 +73,7 @@ def evaluate_model(
     evaluator, corpus = objective.evaluator(data, config, split, capped=capped)
     started = time.perf_counter()
     device = best_device()
-    metrics = evaluate(evaluator, loaded, device, best_precision(device))
+    metrics = evaluate(evaluator, loaded, device, best_precision(device, config.precision))
     key = objective.metric_key(metrics, config.metric_name)
     label = name or (model if isinstance(model, str) else "model")
     logger.info("%s on %s: %s %.4f", label, split, config.metric_name, metrics[key])

@@ -132,14 +132,19 @@ def build_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     """The config's pruner; steps are training samples seen."""
     import optuna
 
+    from hpo.pruners import latest_value_pruner
+
     pruner = config.pruner
-    if pruner.type == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps
-        )
-    if pruner.type == "percentile":
+    if pruner.type in ("median", "percentile"):
+        percentile = 50.0 if pruner.type == "median" else pruner.percentile
+        if pruner.compare == "latest":
+            return latest_value_pruner(percentile, pruner.n_startup_trials, pruner.n_warmup_steps)
+        if pruner.type == "median":
+            return optuna.pruners.MedianPruner(
+                n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps
+            )
         return optuna.pruners.PercentilePruner(
-            pruner.percentile, n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps
+            percentile, n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps
         )
     if pruner.type == "hyperband":
         return optuna.pruners.HyperbandPruner(

@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 class SampleScheduleCallback(TrainerCallback):
     """Evaluate every ``every_samples`` samples, report to ``reporter``, stop when it says prune.
 
-    With ``skip_last_step``, the step that ends training is left to the caller's final evaluation.
+    With ``skip_last_step``, the step that ends training is left to the caller, which scores it
+    through :meth:`score` once training has stopped.
     """
 
     def __init__(
@@ -56,27 +57,32 @@ class SampleScheduleCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
         self.reporter.progress(self.samples_seen(state), int(state.max_steps * self.samples_per_step))
-        if self.samples_seen(state) < self.next_eval:
-            return control
         if self.skip_last_step and state.global_step >= state.max_steps:
-            return control  # the caller's final evaluation scores this step
+            return control  # the caller scores the step that ends training
+        self.score(kwargs["model"], self.samples_seen(state))
+        if self.pruned_at is not None:
+            control.should_training_stop = True
+        return control
+
+    def score(self, model: Any, samples: int) -> None:
+        """At a schedule point: evaluate, report, and ask the pruner (``pruned_at`` is set if it says so)."""
+        if samples < self.next_eval:
+            return
         # Report at the schedule point, so every trial's curve has the same x values.
-        point = (self.samples_seen(state) // self.every_samples) * self.every_samples
+        point = (samples // self.every_samples) * self.every_samples
         self.next_eval = point + self.every_samples
         started = time.perf_counter()
-        metrics = self.evaluate(kwargs["model"])
+        metrics = self.evaluate(model)
         self.eval_seconds += time.perf_counter() - started
         value = self.select(metrics)
-        self.last = (self.samples_seen(state), metrics)
+        self.last = (samples, metrics)
         self.intermediate[point] = value
         started = time.perf_counter()
         self.reporter.report(value, point)
         logger.debug("samples %d: metric %.4f", point, value)
         if self.reporter.should_prune():
             self.pruned_at = (point, value)
-            control.should_training_stop = True
         self.report_seconds += time.perf_counter() - started
-        return control
 
     def on_log(
         self,

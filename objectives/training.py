@@ -9,6 +9,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from objectives.base import Objective, Pruned, Reporter, RunResult
+from objectives.document_memo import DocumentMemo
 from objectives.models import best_device, device_description
 from objectives.precision import Precision, best_precision, inference_autocast
 from objectives.run_cache import RunCache
@@ -51,7 +52,7 @@ def run_training(
     clock = Stopwatch()
     torch.manual_seed(config.seed)
     device = best_device()
-    precision = best_precision(device)
+    precision = best_precision(device, config.precision)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with clock("model"):
@@ -66,8 +67,7 @@ def run_training(
             reporter=reporter,
             every_samples=config.evaluation.every_samples,
             samples_per_step=params.batch_size,
-            # The full-corpus evaluation after training scores the last step: do not score it twice.
-            skip_last_step=not final_capped,
+            skip_last_step=not final_capped,  # scored after training, before the full corpus
         )
     with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
         with clock("setup"):
@@ -87,23 +87,28 @@ def run_training(
             trainer.train()
         samples = callback.samples_seen(trainer.state)
     del trainer
-    elapsed = clock.seconds.pop("train_and_evaluate")
-    clock.seconds["train"] = elapsed - callback.eval_seconds - callback.report_seconds
-    clock.seconds["evaluate_intermediate"] = callback.eval_seconds
-    clock.seconds["report"] = callback.report_seconds
+    clock.seconds["train"] = clock.seconds.pop("train_and_evaluate") - callback.eval_seconds - callback.report_seconds
     if callback.nonfinite_loss is not None:
         at, loss = callback.nonfinite_loss
         release(model)
         raise TrialError(f"training loss became {loss} after {at} samples")
-    if callback.pruned_at is not None:
-        release(model)
-        raise Pruned(*callback.pruned_at, eval_corpus=intermediate_corpus, seconds=dict(clock.seconds))
     final, corpus = cache.evaluator("dev", capped=final_capped)
-    if final_capped and callback.last is not None and callback.last[0] == samples:
-        metrics = callback.last[1]  # the last intermediate evaluation already scored this model
-    else:
-        with clock("evaluate_final"):
-            metrics = evaluate(final, model, device, precision)
+    with DocumentMemo(model) as memo:
+        if not final_capped and callback.pruned_at is None:
+            # The pruner sees the end of training on the capped corpus first: the full-corpus
+            # evaluation is paid only by trials it keeps, and it re-encodes only the other passages.
+            callback.score(model, samples)
+            memo.freeze()
+        clock.seconds["evaluate_intermediate"] = callback.eval_seconds
+        clock.seconds["report"] = callback.report_seconds
+        if callback.pruned_at is not None:
+            release(model)
+            raise Pruned(*callback.pruned_at, eval_corpus=intermediate_corpus, seconds=dict(clock.seconds))
+        if final_capped and callback.last is not None and callback.last[0] == samples:
+            metrics = callback.last[1]  # the last intermediate evaluation already scored this model
+        else:
+            with clock("evaluate_final"):
+                metrics = evaluate(final, model, device, precision)
     key = objective.metric_key(metrics, config.metric_name)
     memory, kind = _peak_memory(device)
     train_seconds = clock.seconds["train"]

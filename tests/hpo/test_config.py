@@ -110,6 +110,7 @@ BAD_CONFIGS = [
         "pruner: Input tag 'asha' found using 'type' does not match any of the expected tags",
     ),
     ("budget.n_trials", -1, "budget.n_trials: Input should be greater than 0 (got -1)"),
+    ("precision", "fp16", "precision: Input should be 'auto' or 'fp32' (got 'fp16')"),
     (
         "data.train",
         {"path": "a.jsonl", "hub": "x/y"},
@@ -154,6 +155,7 @@ def test_valid_config_fills_defaults() -> None:
     assert config.direction == "maximize"
     assert config.search_space.warmup_ratio == FixedParam(value=0.1)
     assert config.fault_tolerance.max_retries == 2
+    assert config.precision == "auto"
 
 
 def test_pair_config_defaults_to_average_precision() -> None:

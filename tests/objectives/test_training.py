@@ -11,6 +11,7 @@ from hpo.data import load_data
 from hpo.errors import TrialError
 from objectives import load_objective
 from objectives.base import NullReporter, Pruned
+from objectives.precision import best_precision
 from objectives.training import run_training
 from tests.conftest import retrieval_config
 from tests.hpo.test_data import _jsonl, _pair_rows
@@ -56,15 +57,17 @@ def test_retrieval_run_reports_at_fixed_sample_counts(tiny_model: str) -> None:
     reporter = NullReporter()
     result, model = run_training(load_objective("retrieval"), params, data, config, reporter)
     assert model is None
-    # 96 pairs, every 32 samples; the end of training is scored once, on the full corpus
-    assert list(reporter.values) == [32, 64]
+    # 96 pairs, every 32 samples; the end of training is scored on the capped corpus for the
+    # pruner, then on the full one for the trial's value
+    assert list(reporter.values) == [32, 64, 96]
+    assert result.intermediate == reporter.values
     assert result.samples_seen == 96
     assert set(result.seconds) == {"model", "setup", "train", "evaluate_intermediate", "report", "evaluate_final"}
     assert result.metric_key == "dev_cosine_ndcg@10"
     assert result.value == result.metrics["dev_cosine_ndcg@10"]
     assert {"dev_cosine_mrr@10", "dev_cosine_recall@10", "dev_cosine_map@100"} <= set(result.metrics)
     assert result.eval_corpus.startswith("full (")
-    assert result.device == "cpu, fp32"
+    assert result.device == f"cpu, {best_precision('cpu')}"
     assert result.peak_memory_mb > 0 and result.train_samples_per_second > 0
 
 
@@ -73,7 +76,7 @@ def test_schedule_is_in_samples_whatever_the_batch_size(tiny_model: str) -> None
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
     run_training(load_objective("retrieval"), params, data, config, reporter)
-    assert list(reporter.values) == [32, 64]
+    assert list(reporter.values) == [32, 64, 96]
 
 
 def test_capped_final_reuses_the_last_intermediate_evaluation(tiny_model: str) -> None:
@@ -89,14 +92,18 @@ def test_capped_final_reuses_the_last_intermediate_evaluation(tiny_model: str) -
     assert result.eval_corpus.startswith("capped (60 of")
 
 
-def test_pruned_run_stops_training_at_once(tiny_model: str) -> None:
+@pytest.mark.parametrize(("at", "reported"), [(32, [32]), (96, [32, 64, 96])])
+def test_pruned_run_stops_at_once_and_skips_the_full_corpus(tiny_model: str, at: int, reported: list[int]) -> None:
+    # At 96 training has ended: the pruner sees the capped score before the full corpus is paid for.
     config, data = _retrieval(tiny_model)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
-    reporter = PruneAt(32)
+    reporter = PruneAt(at)
     with pytest.raises(Pruned) as info:
         run_training(load_objective("retrieval"), params, data, config, reporter)
-    assert info.value.samples == 32
-    assert reporter.reported == [32]
+    assert info.value.samples == at
+    assert reporter.reported == reported
+    assert info.value.eval_corpus.startswith("capped (")
+    assert "evaluate_final" not in info.value.seconds
 
 
 def test_non_finite_loss_fails_the_run(tiny_model: str, tmp_path: Path) -> None:
