@@ -139,7 +139,7 @@ def main() -> None:
     for lr, batch in GRID:
         params = config.search_space.resolve({"learning_rate": lr, "batch_size": batch, "warmup_ratio": 0.1})
         _, model = run_training(objective, params, data, config, NullReporter(), keep_model=True, cache=cache)
-        score(f"lr {lr:.0e} batch {batch}", model)
+        score(f"lr {lr:.1e} batch {batch}", model)
         release(model)
 
     print(f"\nhpo's capped corpus: {capped_corpus}\nfull: {full_corpus}; precision {precision}")

@@ -59,7 +59,13 @@ def main() -> None:
         settings = {"per_device_train_batch_size": 16, "num_train_epochs": 1, "learning_rate": 5e-5, "seed": 1}
         with tempfile.TemporaryDirectory() as output:
             arguments = SentenceTransformerTrainingArguments(
-                output_dir=output, use_cpu=True, bf16=bf16, report_to="none", save_strategy="no", **settings
+                output_dir=output,
+                use_cpu=True,
+                bf16=bf16,
+                report_to="none",
+                save_strategy="no",
+                disable_tqdm=True,
+                **settings,
             )
             trainer = SentenceTransformerTrainer(
                 model=m, args=arguments, train_dataset=pairs, loss=MultipleNegativesRankingLoss(m)
