@@ -1,6 +1,6 @@
 """Intermediate evaluation on capped corpora against the full one: cost and trial ranking.
 
-    python benchmarks/eval_cost.py [--workdir eval-cost]
+    python benchmarks/eval_cost.py [--corpus 2500] [--workdir eval-cost]
 
 Fine-tunes all-MiniLM-L6-v2 on the workload of bioasq_bench.py with a fixed grid of learning
 rates and batch sizes (plus the untrained base model), each with hpo's own training run, and scores
@@ -9,7 +9,7 @@ hpo builds by default (500 passages, BM25 distractors), random distractors, the 
 nearest passages ("dense"), and other sizes. Each evaluation is timed as it runs. Prints the
 seconds per evaluation, the full/capped cost ratio, and the Spearman rank correlation of the
 models between each capped score and the full score: whether that capped corpus orders trials as
-the full one does.
+the full one does. ``--corpus 18687`` makes the full corpus all of BioASQ's passages.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import MODEL, spearman, study_config, write_subset
+from bioasq_bench import MODEL, Workload, spearman, study_config, write_subset
 
 GRID = [
     (5e-6, 32),
@@ -58,10 +58,11 @@ def dense_capped_ids(base_rows: Any, corpus_ids: list[str], queries: Any, split:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=int, default=Workload.corpus, help="passages of the full corpus")
     parser.add_argument("--workdir", type=Path, default=Path("eval-cost"))
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
-    folder = write_subset(args.workdir.resolve())
+    folder = write_subset(args.workdir.resolve(), Workload(corpus=args.corpus))
 
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 

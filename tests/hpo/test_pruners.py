@@ -11,8 +11,6 @@ from hpo.pruners import latest_value_pruner
 from hpo.study import build_pruner
 from tests.conftest import retrieval_config
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
 
 def _study(pruner: optuna.pruners.BasePruner, finished: list[list[float]], direction: str = "maximize") -> Any:
     """A study whose completed trials reported these curves at steps 64, 128, ..."""
