@@ -3,7 +3,7 @@
 A fixed, seeded subset of ../shared/data/bioasq: 256 training questions (one positive passage
 each), 50 dev and 100 test questions, and an evaluation corpus of 2,500 passages (every passage
 relevant to a dev or test question, every training positive, and a seeded sample of the rest).
-The full 18,687-passage corpus would cost about 7 minutes per evaluation on 2 CPU cores, so
+The full 18,687-passage corpus costs over 2 minutes per evaluation on 2 CPU cores (bf16), so
 "full corpus" in these benchmarks means these 2,500 passages; the capped corpus is 500.
 """
 

@@ -15,7 +15,6 @@ the full one does. ``--corpus 18687`` makes the full corpus all of BioASQ's pass
 from __future__ import annotations
 
 import argparse
-import itertools
 import shutil
 import statistics
 import sys
@@ -44,12 +43,14 @@ KEY = "dev_cosine_ndcg@10"
 
 def dense_capped_ids(base_rows: Any, corpus_ids: list[str], queries: Any, split: Any, cap: int) -> set[str]:
     """Relevant passages plus each query's nearest passages under the base model, taken in turns."""
+    from hpo.data.lexical import in_turns
+
     relevant = set().union(*split.relevant.values())
     scores = queries @ base_rows.T
     order = scores.argsort(dim=1, descending=True).tolist()
     rankings = [[corpus_ids[i] for i in row if corpus_ids[i] not in relevant] for row in order]
     chosen = set(relevant)
-    for cid in (c for level in itertools.zip_longest(*rankings) for c in level if c is not None):
+    for cid in in_turns(rankings):
         if len(chosen) >= cap:
             break
         chosen.add(cid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,7 @@ def best_precision(device: str, setting: PrecisionSetting = "auto") -> Precision
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+@functools.cache  # the CPU does not change while the process runs: read its flags once
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), as Linux reports them."""
     try:

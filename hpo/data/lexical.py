@@ -8,10 +8,11 @@ full-corpus scores at the same size (BENCHMARKS.md, eval_cost.py).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 _WORD = re.compile(r"\w+")
 K1, B = 1.2, 0.75
@@ -47,3 +48,8 @@ def bm25_rankings(queries: Iterable[str], corpus: Mapping[str, str], exclude: se
                 scores[cid] += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[cid] / average))
         rankings.append(sorted(scores, key=lambda cid: (-scores[cid], cid)))
     return rankings
+
+
+def in_turns(rankings: list[list[str]]) -> Iterator[str]:
+    """Every ranking's first id, then every ranking's second, ...: each query gets its share."""
+    return (cid for level in itertools.zip_longest(*rankings) for cid in level if cid is not None)

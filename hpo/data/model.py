@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpo.data.lexical import bm25_rankings
+from hpo.data.lexical import bm25_rankings, in_turns
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class RetrievalData:
         chosen = set(relevant)
         if negatives == "bm25" and extra:
             rankings = bm25_rankings(split.queries.values(), self.corpus, exclude=relevant)
-            for cid in (c for level in itertools.zip_longest(*rankings) for c in level if c is not None):
+            for cid in in_turns(rankings):
                 if len(chosen) - len(relevant) >= extra:
                     break
                 chosen.add(cid)
