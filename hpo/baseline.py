@@ -1,7 +1,7 @@
 """Zero-shot baselines: every candidate base model of a study, scored without fine-tuning.
 
-The results are stored on the study (``hpo_baselines``), where ``hpo status`` and the study's
-dashboard note show them next to the search's best trial.
+The results are stored on the study (:data:`hpo.attrs.BASELINES`), where ``hpo status`` and the
+study's dashboard note show them next to the search's best trial.
 """
 
 from __future__ import annotations
@@ -9,37 +9,33 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hpo.data import load_data
+from hpo import attrs
 from hpo.evaluation import Evaluation, evaluate_model
 from hpo.notes import update_study_note
 from hpo.study import StoredStudy
+from objectives.registry import get_task
 
 logger = logging.getLogger(__name__)
 
-BASELINES_ATTR = "hpo_baselines"
 
-
-def run_baselines(stored: StoredStudy) -> list[Evaluation]:
+def run_baselines(stored: StoredStudy, trust_remote_code: bool = False) -> list[Evaluation]:
     """Score each searched base model on dev (the search's corpus) and test; store them on the study."""
     config = stored.config
-    data = load_data(config, include_test=True)
+    config.check_remote_code(trust_remote_code)
+    task = get_task(config.objective)
+    data = task.load_data(config, include_test=True)
     capped = config.evaluation.final_corpus == "capped"
     results: list[Evaluation] = []
-    stored_results: dict[str, Any] = dict(stored.study.user_attrs.get(BASELINES_ATTR, {}))
+    stored_results: dict[str, Any] = dict(stored.study.user_attrs.get(attrs.BASELINES, {}))
     for model in config.search_space.searched_models():
-        dev = evaluate_model(model, config, data, "dev", capped=capped)
+        dev = evaluate_model(model, task, config, data, "dev", capped=capped)
         results.append(dev)
         entry: dict[str, Any] = {"dev": dev.to_dict()}
-        if data.test is not None:
-            test = evaluate_model(model, config, data, "test")
+        if data.has_test:
+            test = evaluate_model(model, task, config, data, "test")
             results.append(test)
             entry["test"] = test.to_dict()
         stored_results[model] = entry
-        stored.study.set_user_attr(BASELINES_ATTR, stored_results)  # after each model: survive a crash
+        stored.study.set_user_attr(attrs.BASELINES, stored_results)  # after each model: survive a crash
     update_study_note(stored.study, config)
     return results
-
-
-def stored_baselines(stored: StoredStudy) -> dict[str, Any]:
-    baselines: dict[str, Any] = stored.study.user_attrs.get(BASELINES_ATTR, {})
-    return baselines

@@ -1,21 +1,26 @@
 """The ``hpo`` command line: parse arguments, configure output, call the library, print results.
 
 Results go to stdout, logs to stderr. An :class:`~hpo.errors.HpoError` becomes one line on
-stderr and its exit code (2 for bad input); ``--debug`` shows the traceback instead.
+stderr and its exit code (2 for bad input); ``--debug`` shows the traceback instead. Heavy
+libraries are imported inside the commands, so ``hpo --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from hpo import __version__
-from hpo.errors import HpoError, UsageError
+from hpo.errors import HpoError
+
+if TYPE_CHECKING:
+    from hpo.storage import Storage, StorageUrl
 
 logger = logging.getLogger(__name__)
 NOISY_LOGGERS = (
@@ -60,6 +65,13 @@ def cli(ctx: click.Context, log_level: str, quiet: bool, debug: bool) -> None:
     """Hyperparameter search for fine-tuning sentence-transformers models, on a shared Optuna study."""
     ctx.meta["hpo_debug"] = debug
     ctx.meta["hpo_quiet"] = quiet
+    # What --gpus/--workers children are started with, so they log like their parent.
+    ctx.meta["hpo_args"] = [
+        "--log-level",
+        log_level.upper(),
+        *(["--quiet"] if quiet else []),
+        *(["--debug"] if debug else []),
+    ]
     configure_logging("WARNING" if quiet else log_level.upper(), debug)
 
 
@@ -84,12 +96,30 @@ def _quiet_libraries(training: bool = False) -> None:
         transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
 
+def _storage_url(cli_value: str | None) -> StorageUrl:
+    from hpo.storage import StorageUrl
+
+    return StorageUrl.resolve(cli_value, os.environ)
+
+
+def _open(cli_value: str | None) -> Storage:
+    from hpo.storage import open_storage
+
+    return open_storage(_storage_url(cli_value))
+
+
 storage_option = click.option(
     "--storage",
     metavar="URL",
     help="Study storage URL. Default: $HPO_STORAGE, else sqlite:///hpo.db.",
 )
 study_option = click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+trust_option = click.option(
+    "--trust-remote-code",
+    is_flag=True,
+    envvar="HPO_TRUST_REMOTE_CODE",
+    help="Allow model code from the Hub when the study's config asks for it ($HPO_TRUST_REMOTE_CODE=1).",
+)
 
 
 @cli.command("create-study")
@@ -99,10 +129,9 @@ study_option = click.option("--study", "study_name", required=True, metavar="NAM
 @click.option("--load-if-exists", is_flag=True, help="Reuse an existing study with an identical config.")
 def create_study_command(config_path: str, storage: str | None, name: str | None, load_if_exists: bool) -> None:
     """Validate a config and its data, create the study, and print its name."""
-    from hpo.storage import resolve_storage_url
     from hpo.study import create_study_from_file
 
-    url = resolve_storage_url(storage)
+    url = _storage_url(storage)
     _quiet_libraries(training=True)
     click.echo(create_study_from_file(config_path, url, name, load_if_exists))
 
@@ -110,7 +139,9 @@ def create_study_command(config_path: str, storage: str | None, name: str | None
 @cli.command("worker")
 @study_option
 @storage_option
-@click.option("--gpus", metavar="IDS", help="Run one worker per GPU: '0,1' or 'all'.")
+@click.option("--gpus", metavar="IDS", help="Supervise one worker per GPU (--per-gpu each): '0,1' or 'all'.")
+@click.option("--per-gpu", default=1, show_default=True, type=click.IntRange(min=1), help="Workers per GPU.")
+@click.option("--workers", type=click.IntRange(min=1), help="Supervise this many workers sharing this machine.")
 @click.option("--n-trials", type=click.IntRange(min=1), help="Run at most this many trials in this worker.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Start no trial after this many seconds.")
 @click.option(
@@ -126,31 +157,31 @@ def create_study_command(config_path: str, storage: str | None, name: str | None
     metavar="S",
     help="After SIGINT/SIGTERM, abandon (and re-queue) a trial still running after S seconds.",
 )
-@click.option("--max-restarts", default=3, show_default=True, type=click.IntRange(min=0), help="With --gpus.")
+@click.option("--max-restarts", default=3, show_default=True, type=click.IntRange(min=0), help="With --gpus/--workers.")
+@trust_option
 @click.pass_context
 def worker_command(
     ctx: click.Context,
     study_name: str,
     storage: str | None,
     gpus: str | None,
+    per_gpu: int,
+    workers: int | None,
     n_trials: int | None,
     timeout: float | None,
     progress: str,
     stop_grace: float | None,
     max_restarts: int,
+    trust_remote_code: bool,
 ) -> None:
     """Run trials of a study until its budget is done."""
-    from hpo.storage import resolve_storage_url
+    url = _storage_url(storage)
+    if gpus is not None or workers is not None:
+        from hpo.supervisor import gpu_slots, local_slots, run_supervised, worker_args
 
-    url = resolve_storage_url(storage)
-    if gpus is not None:
-        from hpo.supervisor import parse_gpus, run_supervised
-
-        args = ["--study", study_name, "--progress", "log"]  # one terminal cannot hold several live displays
-        args += ["--n-trials", str(n_trials)] if n_trials else []
-        args += ["--timeout", str(timeout)] if timeout else []
-        args += ["--stop-grace", str(stop_grace)] if stop_grace else []
-        sys.exit(run_supervised(parse_gpus(gpus), url, args, max_restarts))
+        slots = gpu_slots(gpus, per_gpu) if gpus is not None else local_slots(workers or 1)
+        args = worker_args(study_name, n_trials, timeout, stop_grace, trust_remote_code)
+        sys.exit(run_supervised(slots, url, ctx.meta["hpo_args"], args, max_restarts))
     from hpo.progress import LogProgress, RichProgress
     from hpo.worker import Interrupted, StopSignals, run_worker
 
@@ -165,37 +196,31 @@ def worker_command(
                 timeout=timeout,
                 stop=stop,
                 progress=RichProgress if live else LogProgress,
+                trust_remote_code=trust_remote_code,
             )
     except Interrupted as reason:
         click.echo(f"error: {reason}: abandoned the running trial (it will be re-run)", err=True)
         sys.exit(130)
-    states = ", ".join(f"{n} {s.lower()}" for s, n in summary.states.items()) or "no trials"
-    click.echo(
-        f"{summary.study_name}: this worker ran {summary.trials} trials ({states}); stopped: {summary.stopped_because}"
-    )
+    click.echo(summary.describe())
 
 
 @cli.command("best")
 @study_option
 @storage_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the YAML here.")
-def best_command(study_name: str, storage: str | None, output: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing file that is not an export of this study.")
+def best_command(study_name: str, storage: str | None, output: Path | None, force: bool) -> None:
     """Export the best trial as YAML: params, resolved training config, metric, provenance."""
     from hpo.export import best_trial_document, write_yaml
-    from hpo.storage import open_storage, resolve_storage_url
     from hpo.study import load_stored_study
 
-    url = resolve_storage_url(storage)
     _quiet_libraries()
-    document = best_trial_document(load_stored_study(open_storage(url), url, study_name))
-    text = write_yaml(document, output)
+    document = best_trial_document(load_stored_study(_open(storage), study_name))
+    text = write_yaml(document, output, force)
     if output is None:
         click.echo(text, nl=False)
         return
-    metric = document["metric"]
-    click.echo(f"best trial {document['trial']['number']}: {metric['name']} = {metric['value']:.4f}")
-    for key, value in document["training"].items():
-        click.echo(f"  {key}: {value}")
+    click.echo(document.describe())
     click.echo(f"wrote {output}")
 
 
@@ -203,26 +228,10 @@ def best_command(study_name: str, storage: str | None, output: Path | None) -> N
 @storage_option
 def studies_command(storage: str | None) -> None:
     """List the studies in the storage with their trial counts and best value."""
-    from hpo.storage import open_storage, resolve_storage_url
-    from hpo.summary import STATES, list_studies
+    from hpo.summary import format_studies, list_studies
 
-    url = resolve_storage_url(storage)
     _quiet_libraries()
-    rows = list_studies(open_storage(url))
-    header = ["study", "objective", "metric", *[s.lower() for s in STATES], "best"]
-    table = [header] + [
-        [
-            r.name,
-            r.objective,
-            r.metric,
-            *[str(r.states.get(s, 0)) for s in STATES],
-            "-" if r.best is None else f"{r.best:.4f}",
-        ]
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(format_studies(list_studies(_open(storage))))
 
 
 @cli.command("status")
@@ -231,30 +240,27 @@ def studies_command(storage: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status_command(study_name: str, storage: str | None, as_json: bool) -> None:
     """Trials by state, the best trial so far, and running trials with their age."""
-    from hpo.storage import open_storage, resolve_storage_url
     from hpo.study import load_stored_study
     from hpo.summary import format_status, study_status
 
-    url = resolve_storage_url(storage)
     _quiet_libraries()
-    status = study_status(load_stored_study(open_storage(url), url, study_name))
+    status = study_status(load_stored_study(_open(storage), study_name))
     click.echo(json.dumps(status, indent=2) if as_json else format_status(status))
 
 
 @cli.command("baseline")
 @study_option
 @storage_option
-def baseline_command(study_name: str, storage: str | None) -> None:
+@trust_option
+def baseline_command(study_name: str, storage: str | None, trust_remote_code: bool) -> None:
     """Score every candidate base model zero-shot on dev and test; store the results on the study."""
     from hpo.baseline import run_baselines
     from hpo.evaluation import format_table
-    from hpo.storage import open_storage, resolve_storage_url
     from hpo.study import load_stored_study
 
-    url = resolve_storage_url(storage)
     _quiet_libraries(training=True)
-    stored = load_stored_study(open_storage(url), url, study_name)
-    click.echo(format_table(stored.config.objective, run_baselines(stored)))
+    stored = load_stored_study(_open(storage), study_name)
+    click.echo(format_table(stored.config.objective, run_baselines(stored, trust_remote_code)))
 
 
 @cli.command("train")
@@ -263,8 +269,14 @@ def baseline_command(study_name: str, storage: str | None) -> None:
 @click.option("--splits", default="train", show_default=True, help="Splits to train on: 'train' or 'train,dev'.")
 @click.option("--push-to-hub", metavar="REPO", help="Also push the model to this Hugging Face Hub repository.")
 @click.option("--compare", multiple=True, metavar="MODEL", help="Another model to score zero-shot on test.")
+@trust_option
 def train_command(
-    best_yaml: Path, output: Path, splits: str, push_to_hub: str | None, compare: tuple[str, ...]
+    best_yaml: Path,
+    output: Path,
+    splits: str,
+    push_to_hub: str | None,
+    compare: tuple[str, ...],
+    trust_remote_code: bool,
 ) -> None:
     """Retrain from an exported best trial, score it on the held-out test split, save it."""
     from hpo.evaluation import format_table
@@ -273,9 +285,8 @@ def train_command(
     parsed = parse_splits(splits)
     recipe = load_best(best_yaml)
     _quiet_libraries(training=True)
-    report = train_final(recipe, output, parsed, push_to_hub, compare)
-    rows = [*report.baselines, *([report.test] if report.test else []), report.dev]
-    click.echo(format_table(recipe.config.objective, rows))
+    report = train_final(recipe, output, parsed, push_to_hub, compare, trust_remote_code)
+    click.echo(format_table(recipe.config.objective, report.rows()))
     if report.trial_value is not None:
         click.echo(
             f"search trial dev {recipe.config.metric_name}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f}"
@@ -287,19 +298,14 @@ def train_command(
 @click.argument("model")
 @click.option("--config", "config_path", required=True, metavar="FILE", help="Study config whose evaluator to use.")
 @click.option("--split", type=click.Choice(["dev", "test"]), default="test", show_default=True)
-def evaluate_command(model: str, config_path: str, split: str) -> None:
+@trust_option
+def evaluate_command(model: str, config_path: str, split: Literal["dev", "test"], trust_remote_code: bool) -> None:
     """Score a saved or Hub model with a study config's evaluator (full corpus)."""
-    from hpo.config import load_config
-    from hpo.data import load_data
-    from hpo.evaluation import evaluate_model, format_table
+    from hpo.evaluation import evaluate_with_config, format_table
 
-    config = load_config(config_path)
     _quiet_libraries(training=True)
-    data = load_data(config, include_test=split == "test")
-    if split == "test" and data.test is None:
-        raise UsageError(f"{config_path}: no test split (set data.test or data.test_fraction)")
-    result = evaluate_model(model, config, data, split)
-    click.echo(format_table(config.objective, [result]))
+    objective, result = evaluate_with_config(model, Path(config_path), split, trust_remote_code)
+    click.echo(format_table(objective, [result]))
     for key, value in sorted(result.metrics.items()):
         click.echo(f"{key} {value:.4f}")
 
@@ -311,27 +317,23 @@ def evaluate_command(model: str, config_path: str, split: str) -> None:
 def dashboard_command(storage: str | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on the study storage."""
     from hpo.dashboard import serve_dashboard
-    from hpo.storage import resolve_storage_url
 
-    url = resolve_storage_url(storage)
     _quiet_libraries()
     click.echo(f"http://{host}:{port}/dashboard")
-    serve_dashboard(url, host, port)
+    serve_dashboard(_storage_url(storage), host, port)
 
 
 @cli.command("storage-proxy")
 @storage_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; it has no authentication.")
 @click.option("--port", default=13000, show_default=True, type=click.IntRange(1, 65535))
 def storage_proxy_command(storage: str | None, host: str, port: int) -> None:
     """Serve the study database through Optuna's gRPC storage proxy (workers: --storage grpc://HOST:PORT)."""
     from hpo.proxy import serve_storage_proxy
-    from hpo.storage import resolve_storage_url
 
-    url = resolve_storage_url(storage)
     _quiet_libraries()
     click.echo(f"grpc://{host}:{port}")
-    serve_storage_proxy(url, host, port)
+    serve_storage_proxy(_storage_url(storage), host, port)
 
 
 @cli.command("report")
@@ -342,12 +344,10 @@ def storage_proxy_command(storage: str | None, host: str, port: int) -> None:
 def report_command(study_name: str, storage: str | None, output: Path, top: int) -> None:
     """Write a static report: HTML and PNG plots, and a Markdown table of the top trials."""
     from hpo.report import write_report
-    from hpo.storage import open_storage, resolve_storage_url
     from hpo.study import load_stored_study
 
-    url = resolve_storage_url(storage)
     _quiet_libraries()
-    report = write_report(load_stored_study(open_storage(url), url, study_name), output, top)
+    report = write_report(load_stored_study(_open(storage), study_name), output, top)
     for path in report.files:
         click.echo(str(path))
 
@@ -377,9 +377,8 @@ def modal_command(
 ) -> None:
     """Run workers of a study in Modal containers; wait until the study's budget is done."""
     from hpo.cloud import check_modal_ready, run_on_modal
-    from hpo.storage import resolve_storage_url
 
-    url = resolve_storage_url(storage)
+    url = _storage_url(storage)
     check_modal_ready(url, study_name)
     _quiet_libraries()
     results = run_on_modal(url, study_name, containers, gpu, n_trials, timeout, container_timeout, retries, detach)

@@ -10,12 +10,26 @@ import logging
 from typing import Any
 
 from hpo.errors import UsageError
-from hpo.storage import check_reachable_from_cloud, open_storage
+from hpo.storage import StorageUrl, open_storage
 
 logger = logging.getLogger(__name__)
 
 
-def check_modal_ready(storage_url: str, study_name: str) -> None:
+def check_reachable_from_cloud(url: StorageUrl) -> None:
+    """Raise unless a container elsewhere could reach this storage (no SQLite file, no localhost)."""
+    if url.is_sqlite:
+        raise UsageError(
+            f"storage URL '{url}' is a local SQLite file that a cloud container cannot reach; "
+            "use a Postgres URL reachable from the internet (managed, or tunnelled)"
+        )
+    if url.is_loopback:
+        raise UsageError(
+            f"storage host '{url.host or 'localhost'}' in '{url}' is this machine, which a cloud container cannot "
+            "reach; use a Postgres reachable from the internet (managed, or tunnelled)"
+        )
+
+
+def check_modal_ready(storage_url: StorageUrl, study_name: str) -> None:
     """One-line errors for: a storage containers cannot reach, no ``[modal]`` extra, no token, no study."""
     check_reachable_from_cloud(storage_url)
     if importlib.util.find_spec("modal") is None:
@@ -26,11 +40,11 @@ def check_modal_ready(storage_url: str, study_name: str) -> None:
         raise UsageError("no Modal token: run 'modal token new' (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)")
     from hpo.study import load_stored_study
 
-    load_stored_study(open_storage(storage_url), storage_url, study_name)
+    load_stored_study(open_storage(storage_url), study_name)
 
 
 def run_on_modal(
-    storage_url: str,
+    storage_url: StorageUrl,
     study_name: str,
     containers: int,
     gpu: str,
@@ -48,7 +62,7 @@ def run_on_modal(
     worker = build_worker(ModalSettings(gpu=gpu, timeout=container_timeout, retries=retries))
 
     def progress() -> None:
-        status = study_status(load_stored_study(open_storage(storage_url), storage_url, study_name))
+        status = study_status(load_stored_study(open_storage(storage_url), study_name))
         best = status["best"]
         logger.info(
             "%s: %s; best %s",

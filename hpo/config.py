@@ -1,7 +1,8 @@
-"""The study config: one YAML file, validated at the edge into frozen, typed objects.
+"""The study config's typed, frozen models: what every part of hpo and every task reads.
 
-Raw dicts stop here. :func:`load_config` reads a file and raises :class:`~hpo.errors.ConfigError`
-with one line naming the file, the key, the bad value and what is allowed.
+Raw dicts stop at the edge: :mod:`hpo.config_file` reads a YAML file into these models and checks
+it against its task, raising :class:`~hpo.errors.ConfigError` with one line naming the file, the
+key, the bad value and what is allowed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import (
     Field,
     ValidationError,
@@ -18,10 +18,9 @@ from pydantic import (
     model_validator,
 )
 
-from hpo.errors import ConfigError, unknown_key_message
+from hpo.errors import UsageError
 from hpo.schema import Strict
 from hpo.space import SearchSpace
-from objectives.registry import OBJECTIVES
 
 
 class DataSource(Strict):
@@ -190,7 +189,7 @@ class StudyConfig(Strict):
     """A whole study: what to tune, on which data, how to search and how long."""
 
     study_name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    objective: Literal["retrieval", "pair-classification"]
+    objective: str  # a task name in objectives.registry; checked when the config is read
     data: DataConfig
     metric: str | None = None
     direction: Literal["maximize", "minimize"] = "maximize"
@@ -206,33 +205,10 @@ class StudyConfig(Strict):
     trust_remote_code: bool = False
 
     @model_validator(mode="after")
-    def _check_against_objective(self) -> StudyConfig:
-        spec = OBJECTIVES[self.objective]
-        if self.metric is None:
-            object.__setattr__(self, "metric", spec.default_metric)
-        elif not spec.check_metric(self.metric):
-            raise ValueError(
-                f"metric '{self.metric}' is not reported by the {self.objective} evaluator "
-                f"(use one of: {', '.join(spec.metric_examples)})"
-            )
-        known = spec.required_columns + spec.optional_columns
-        for role in self.data.columns:
-            if role not in known:
-                raise ValueError("data.columns: " + unknown_key_message(role, list(known)))
-        self.search_space.check_losses(spec.losses, self.objective)
+    def _check_warm_start(self) -> StudyConfig:
         warm = self.warm_start_trials()
         if len(warm) > self.budget.n_trials:
             raise ValueError(f"warm_start gives {len(warm)} trials but budget.n_trials is {self.budget.n_trials}")
-        if self.objective == "retrieval":
-            roles = self.column_map()
-            if "relevant_ids" in self.data.columns and self.data.corpus is None:
-                raise ValueError("data.columns.relevant_ids needs data.corpus (the passage file)")
-            if self.data.corpus is not None and "relevant_ids" not in roles:
-                raise ValueError("data.corpus needs data.columns.relevant_ids")
-            if self.data.corpus is None and "positive" not in roles:
-                raise ValueError("retrieval needs data.columns.positive, or data.corpus with relevant_ids")
-        elif self.data.corpus is not None:
-            raise ValueError("data.corpus applies only to the retrieval objective")
         return self
 
     def warm_start_trials(self) -> list[dict[str, Any]]:
@@ -247,49 +223,24 @@ class StudyConfig(Strict):
                 trials.append(params)
         return trials
 
-    def column_map(self) -> dict[str, str]:
-        """Role -> source column, defaulting each role to a column of the same name."""
-        spec = OBJECTIVES[self.objective]
-        mapping = {role: role for role in spec.required_columns}
-        if self.objective == "retrieval" and self.data.corpus is None:
-            mapping["positive"] = "positive"
-        mapping.update(self.data.columns)
-        return mapping
+    def check_remote_code(self, allowed: bool) -> None:
+        """Refuse to go on when the config asks for model code from the Hub and this process was not allowed it.
+
+        The config may come from a study that anyone with storage access can write; running remote
+        code is the decision of whoever starts the process (``--trust-remote-code``).
+        """
+        if self.trust_remote_code and not allowed:
+            raise UsageError(
+                f"study '{self.study_name}' asks to run model code from the Hub (trust_remote_code: true); "
+                "if you trust every model it names, run again with --trust-remote-code"
+            )
 
     @property
     def metric_name(self) -> str:
-        assert self.metric is not None  # set by the validator
+        """The metric; its default is set by the task when the config is read (hpo.config_file)."""
+        if self.metric is None:
+            raise ValueError("the config's metric is not set; read configs with hpo.config_file")
         return self.metric
-
-
-def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a YAML study config; relative data paths resolve against its folder."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
-    return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
-
-
-def parse_config(raw: dict[str, Any], source: str, base_dir: Path | None = None) -> StudyConfig:
-    """Validate a config mapping; ``source`` names it in error messages."""
-    context = {"base_dir": str(base_dir)} if base_dir is not None else {}
-    try:
-        return StudyConfig.model_validate(raw, context=context)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
 
 
 def format_validation_error(exc: ValidationError) -> str:

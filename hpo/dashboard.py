@@ -6,29 +6,19 @@ reaches it can read and annotate every study in the storage.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
-from hpo.storage import open_storage, redact
+from hpo.storage import StorageUrl, is_loopback_host, open_storage
 
 logger = logging.getLogger(__name__)
 
 
-def serve_dashboard(storage_url: str, host: str, port: int) -> None:
+def serve_dashboard(storage_url: StorageUrl, host: str, port: int) -> None:
     """Serve the dashboard until interrupted."""
     from optuna_dashboard import run_server
 
-    if not is_loopback(host):
+    if not is_loopback_host(host):
         logger.warning("the dashboard has no authentication and listens on %s: anyone who reaches it can edit", host)
     storage = open_storage(storage_url)
-    logger.info("optuna-dashboard for %s on http://%s:%d/dashboard", redact(storage_url), host, port)
-    run_server(storage, host=host, port=port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    logger.info("optuna-dashboard for %s on http://%s:%d/dashboard", storage_url, host, port)
+    run_server(storage.backend, host=host, port=port)

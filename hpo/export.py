@@ -1,70 +1,201 @@
-"""Export the best trial as a self-contained YAML: enough to retrain without the study."""
+"""The best-trial YAML: its typed model, built from a study, written safely, and read back.
+
+The file is self-contained: ``hpo train`` retrains from it with no study. A hand-edited file is
+read through the same model as an exported one, so a bad value is a one-line error, not a
+failure deep inside the trainer.
+"""
 
 from __future__ import annotations
 
+import logging
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from pydantic import Field, ValidationError
 
-from hpo.errors import StudyError
-from hpo.study import FINGERPRINT_ATTR, StoredStudy
+from hpo import attrs
+from hpo.config import StudyConfig, format_validation_error
+from hpo.config_file import parse_config
+from hpo.errors import ConfigError, StudyError, UsageError
+from hpo.schema import Strict
+from hpo.space import TrainingParams
+from hpo.study import StoredStudy
 
+if TYPE_CHECKING:
+    import optuna
+
+logger = logging.getLogger(__name__)
 LIBRARIES = ("hpo", "optuna", "sentence-transformers", "transformers", "torch", "datasets")
 
 
-def best_trial_document(stored: StoredStudy) -> dict[str, Any]:
-    """The best COMPLETE trial: metric, params, resolved training config, provenance, versions."""
-    import optuna
+class MetricRecord(Strict):
+    """The metric the search optimised, and the best trial's value of it."""
 
+    name: str
+    key: str | None = None
+    value: float
+    direction: str
+    split: str = "dev"
+    eval_corpus: str | None = None
+
+
+class TrialRecord(Strict):
+    """Which trial of which study the hyperparameters come from."""
+
+    number: int | None = None
+    samples_seen: int | None = None
+    started: str | None = None
+    completed: str | None = None
+    complete_trials_in_study: int | None = None
+
+
+class ExportedBest(Strict):
+    """Everything ``hpo best`` exports; ``training`` and ``config`` are what ``hpo train`` needs."""
+
+    study: str | None = None
+    objective: str | None = None
+    metric: MetricRecord | None = None
+    trial: TrialRecord = TrialRecord()
+    params: dict[str, Any] = Field(default_factory=dict)
+    training: TrainingParams
+    metrics: dict[str, float] = Field(default_factory=dict)
+    config: dict[str, Any]
+    data_fingerprint: str | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    exported: str | None = None
+
+    def describe(self) -> str:
+        """What ``hpo best -o`` prints: the trial, its value and its hyperparameters."""
+        value = "" if self.metric is None else f": {self.metric.name} = {self.metric.value:.4f}"
+        lines = [f"best trial {self.trial.number}{value}"]
+        return "\n".join(lines + [f"  {key}: {value}" for key, value in self.training.to_dict().items()])
+
+
+def best_trial_document(stored: StoredStudy) -> ExportedBest:
+    """The best COMPLETE trial run by an hpo worker: metric, params, training config, provenance."""
     study, config = stored.study, stored.config
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    complete = _hpo_trials(study)
     if not complete:
         raise StudyError(
             f"study '{study.study_name}' has no complete trial yet (run: hpo worker --study {study.study_name})"
         )
-    best = study.best_trial
-    attrs = best.user_attrs
-    return {
-        "study": study.study_name,
-        "objective": config.objective,
-        "metric": {
-            "name": config.metric_name,
-            "key": attrs.get("metric_key"),
-            "value": best.value,
-            "direction": config.direction,
-            "split": "dev",
-            "eval_corpus": attrs.get("eval_corpus"),
-        },
-        "trial": {
-            "number": best.number,
-            "samples_seen": attrs.get("samples_seen"),
-            "started": _iso(best.datetime_start),
-            "completed": _iso(best.datetime_complete),
-            "complete_trials_in_study": len(complete),
-        },
-        "params": dict(best.params),
-        "training": attrs["training"],
-        "metrics": attrs.get("metrics", {}),
-        "config": config.model_dump(mode="json"),
-        "data_fingerprint": study.user_attrs.get(FINGERPRINT_ATTR),
-        "versions": library_versions(),
-        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    sign = 1.0 if config.direction == "maximize" else -1.0
+    best = max(complete, key=lambda t: sign * float(t.value or 0.0))
+    trial_attrs = best.user_attrs
+    return ExportedBest(
+        study=study.study_name,
+        objective=config.objective,
+        metric=MetricRecord(
+            name=config.metric_name,
+            key=trial_attrs.get(attrs.METRIC_KEY),
+            value=float(best.value or 0.0),
+            direction=config.direction,
+            eval_corpus=trial_attrs.get(attrs.EVAL_CORPUS),
+        ),
+        trial=TrialRecord(
+            number=best.number,
+            samples_seen=trial_attrs.get(attrs.SAMPLES_SEEN),
+            started=_iso(best.datetime_start),
+            completed=_iso(best.datetime_complete),
+            complete_trials_in_study=len(complete),
+        ),
+        params=dict(best.params),
+        training=TrainingParams.from_dict(trial_attrs[attrs.TRAINING]),
+        metrics=trial_attrs.get(attrs.METRICS, {}),
+        config=config.model_dump(mode="json"),
+        data_fingerprint=study.user_attrs.get(attrs.FINGERPRINT),
+        versions=library_versions(),
+        exported=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
-def write_yaml(document: dict[str, Any], path: Path | None) -> str:
-    """Dump ``document`` as YAML to ``path`` (when given) and return the text."""
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    if path is not None:
+def _hpo_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials with hpo's record; other Optuna clients' trials cannot be retrained."""
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    ours = [t for t in complete if attrs.TRAINING in t.user_attrs and t.value is not None]
+    if len(ours) < len(complete):
+        logger.warning(
+            "ignoring %d complete trials that no hpo worker ran (they have no '%s' record)",
+            len(complete) - len(ours),
+            attrs.TRAINING,
+        )
+    return ours
+
+
+def write_yaml(document: ExportedBest, path: Path | None, force: bool = False) -> str:
+    """Dump ``document`` as YAML to ``path`` (when given) and return the text.
+
+    An existing file is replaced only when it is an earlier export of the same study, or with
+    ``force``; the file is written under a temporary name and renamed, never half-written.
+    """
+    text = yaml.safe_dump(document.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    if path is None:
+        return text
+    if path.exists() and not force and not _earlier_export(path, document.study):
+        raise UsageError(f"-o {path}: the file exists and is not an export of this study; use --force to replace it")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"-o {path}: {path.parent} is a file, not a folder")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)  # never leave a half-written file behind
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageError(f"-o {path}: cannot write: {exc.strerror}") from None
     return text
+
+
+def _earlier_export(path: Path, study: str | None) -> bool:
+    try:
+        existing = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(existing, dict) and existing.get("study") == study and "training" in existing
+
+
+def read_best_file(path: Path) -> tuple[ExportedBest, StudyConfig]:
+    """Read an exported (or hand-edited) best-trial YAML; one-line errors name the file and key."""
+    from objectives.registry import get_task
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not an exported best trial") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    missing = [k for k in ("config", "training") if not isinstance(raw, dict) or k not in raw]
+    if missing:
+        raise ConfigError(
+            f"{path}: not an exported best trial (missing '{missing[0]}'); "
+            "export one with: hpo best --study NAME -o best.yaml"
+        )
+    config = parse_config(raw["config"], source=f"{path}: config")
+    try:
+        document = ExportedBest.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {format_validation_error(exc)}") from None
+    task = get_task(config.objective)
+    training = document.training
+    if training.loss not in task.losses:
+        raise ConfigError(
+            f"{path}: training.loss: '{training.loss}' is not a {config.objective} loss "
+            f"(allowed: {', '.join(task.losses)})"
+        )
+    allowed = task.losses[training.loss].params
+    for name, value in training.loss_params.items():
+        if name not in allowed:
+            raise ConfigError(f"{path}: training.loss_params: unknown key '{name}' (allowed: {', '.join(allowed)})")
+        if isinstance(value, bool) != (allowed[name] is bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: training.loss_params.{name}: {value!r} is not {allowed[name].__name__}-valued")
+    return document, config
 
 
 def library_versions() -> dict[str, str]:

@@ -102,14 +102,14 @@ def build_worker(settings: ModalSettings) -> ModalWorker:
 def run_container_worker(study: str, n_trials: int | None = None, timeout: float | None = None) -> dict[str, Any]:
     """What each container runs: ``hpo worker --study STUDY`` on ``$HPO_STORAGE``."""
     from hpo.progress import LogProgress
+    from hpo.storage import StorageUrl
     from hpo.worker import StopSignals, run_worker
 
     if not logging.getLogger().handlers:  # a container is an entry point of its own
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with StopSignals() as stop:
-        summary = run_worker(
-            os.environ["HPO_STORAGE"], study, n_trials=n_trials, timeout=timeout, stop=stop, progress=LogProgress
-        )
+        url = StorageUrl.resolve(None, os.environ)
+        summary = run_worker(url, study, n_trials=n_trials, timeout=timeout, stop=stop, progress=LogProgress)
     return {"states": summary.states, "stopped_because": summary.stopped_because}
 
 

@@ -1,44 +1,56 @@
-"""The hpo section of a final model's card: data, hyperparameters, search provenance, test metrics."""
+"""The hpo section of a final model's card: data, hyperparameters, search provenance, test metrics.
+
+The card is published with ``--push-to-hub``: it names models and data by their file or folder
+name or their Hub id, never by a path of the machine that trained them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hpo.evaluation import TABLE_METRICS
+from hpo.evaluation import FinalReport, table_value
 
 if TYPE_CHECKING:
-    from hpo.config import StudyConfig
-    from hpo.final import FinalReport
+    from hpo.config import DataConfig, DataSource, StudyConfig
+    from hpo.export import ExportedBest
 
 
-def write_card_section(readme: Path, document: dict[str, Any], config: StudyConfig, report: FinalReport) -> None:
+def write_card_section(readme: Path, document: ExportedBest, config: StudyConfig, report: FinalReport) -> None:
     """Append the section to the card sentence-transformers wrote (or start one)."""
     existing = readme.read_text(encoding="utf-8") if readme.exists() else ""
     readme.write_text(existing.rstrip() + "\n\n" + card_section(document, config, report), encoding="utf-8")
 
 
-def card_section(document: dict[str, Any], config: StudyConfig, report: FinalReport) -> str:
-    metric = document.get("metric", {})
-    trial = document.get("trial", {})
-    columns = TABLE_METRICS[config.objective]
+def public_name(reference: str) -> str:
+    """A model or data reference as it may be published: a Hub id as it is, a local path by its name."""
+    path = Path(reference).expanduser()
+    return path.name if path.is_absolute() or path.exists() or reference.startswith(".") else reference
+
+
+def card_section(document: ExportedBest, config: StudyConfig, report: FinalReport) -> str:
+    from objectives.registry import get_task
+
+    task = get_task(config.objective)
+    trial = document.trial
+    training = {**document.training.to_dict(), "model": public_name(document.training.model)}
+    columns = task.metrics.table
     lines = [
         "## Hyperparameter search",
         "",
-        f"Fine-tuned by hpo from trial {trial.get('number')} of study `{document.get('study')}` "
-        f"({trial.get('complete_trials_in_study')} complete trials), the best on the dev split by "
-        f"{metric.get('name')} = {_num(metric.get('value'))} ({metric.get('eval_corpus')}). "
-        f"Retrained on: {', '.join(report.splits)}.",
+        f"Fine-tuned by hpo from trial {trial.number} of study `{document.study}` "
+        f"({trial.complete_trials_in_study} complete trials), the best on the dev split by "
+        f"{_metric_line(document)}. Retrained on: {', '.join(report.splits)}.",
         "",
         "| hyperparameter | value |",
         "|---|---|",
-        *[f"| {k} | {v} |" for k, v in document["training"].items()],
+        *[f"| {k} | {v} |" for k, v in training.items()],
         "",
         "### Data",
         "",
         f"- objective: {config.objective}",
-        *config.data.describe(),
-        f"- data fingerprint: `{document.get('data_fingerprint')}`",
+        *_data_lines(config.data),
+        f"- data fingerprint: `{document.data_fingerprint}`",
         "",
         "### Test metrics",
         "",
@@ -48,11 +60,30 @@ def card_section(document: dict[str, Any], config: StudyConfig, report: FinalRep
         "|---|" + "---|" * len(columns),
     ]
     rows = [*report.baselines, *([report.test] if report.test else [])]
-    lines += [f"| {r.model} | " + " | ".join(f"{r.metric(c):.4f}" for c in columns) + " |" for r in rows]
-    versions = document.get("versions", {})
-    lines += ["", "Search run with: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    lines += [_row(r.model, [table_value(task, r, c) for c in columns]) for r in rows]
+    lines += ["", "Search run with: " + ", ".join(f"{k} {v}" for k, v in document.versions.items()), ""]
     return "\n".join(lines)
 
 
-def _num(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+def _metric_line(document: ExportedBest) -> str:
+    metric = document.metric
+    if metric is None:
+        return "its metric"
+    return f"{metric.name} = {metric.value:.4f} ({metric.eval_corpus})"
+
+
+def _row(model: str, values: list[float]) -> str:
+    name = public_name(model.removesuffix(" (zero-shot)")) + (" (zero-shot)" if model.endswith(" (zero-shot)") else "")
+    return f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |"
+
+
+def _data_lines(data: DataConfig) -> list[str]:
+    def describe(source: DataSource | None, carved: str) -> str:
+        return carved if source is None else public_name(source.describe())
+
+    lines = [
+        f"- train: {describe(data.train, '')}",
+        f"- dev: {describe(data.dev, f'carved from train ({data.dev_fraction:.0%})')}",
+        f"- test: {describe(data.test, f'carved from train ({data.test_fraction:.0%})')}",
+    ]
+    return lines + ([f"- corpus: {describe(data.corpus, '')}"] if data.corpus else [])

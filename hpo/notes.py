@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from hpo import attrs
 from hpo.config import StudyConfig
 from hpo.space import FixedParam
 
@@ -30,10 +31,7 @@ def update_study_note(study: optuna.Study, config: StudyConfig) -> None:
 
 
 def study_note(study: optuna.Study, config: StudyConfig) -> str:
-    from hpo.baseline import BASELINES_ATTR
-    from hpo.study import DATA_SUMMARY_ATTR, FINGERPRINT_ATTR
-
-    summary = study.user_attrs.get(DATA_SUMMARY_ATTR, {})
+    summary = study.user_attrs.get(attrs.DATA_SUMMARY, {})
     lines = [
         f"## {study.study_name}: {config.objective}",
         "",
@@ -44,7 +42,7 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
         "",
         *config.data.describe(),
         f"- loaded: {', '.join(f'{k} {v}' for k, v in summary.items())}",
-        f"- fingerprint: `{study.user_attrs.get(FINGERPRINT_ATTR, '')}`",
+        f"- fingerprint: `{study.user_attrs.get(attrs.FINGERPRINT, '')}`",
         "",
         "**Search space**",
         "",
@@ -57,7 +55,7 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
         "",
         "**Best so far**: " + _best(study, config),
     ]
-    baselines = study.user_attrs.get(BASELINES_ATTR, {})
+    baselines = study.user_attrs.get(attrs.BASELINES, {})
     if baselines:
         lines += ["", "**Zero-shot baselines**", "", "| model | dev | test |", "|---|---|---|"]
         for model, result in baselines.items():

@@ -2,30 +2,36 @@
 
 Hundreds of workers each holding a few Postgres connections exhaust ``max_connections``; behind
 the proxy they share the proxy's small pool and its trial cache. Workers use it with
-``--storage grpc://HOST:PORT``. Like the dashboard, it has no authentication: it binds 127.0.0.1
-unless told otherwise.
+``--storage grpc://HOST:PORT``.
+
+The proxy has no authentication and no encryption: whoever reaches its port can read and write
+every study in the database, including the stored configs that workers run. It binds 127.0.0.1
+unless ``--host`` says otherwise; expose it only on a private network, behind a firewall or an
+authenticating tunnel (SSH, WireGuard, a service mesh with mTLS).
 """
 
 from __future__ import annotations
 
 import logging
 
-from hpo.dashboard import is_loopback
-from hpo.storage import open_storage, redact
+from hpo.errors import UsageError
+from hpo.storage import StorageUrl, is_loopback_host, open_storage
 
 logger = logging.getLogger(__name__)
 
 
-def serve_storage_proxy(storage_url: str, host: str, port: int) -> None:
+def serve_storage_proxy(storage_url: StorageUrl, host: str, port: int) -> None:
     """Serve ``storage_url`` over gRPC until interrupted."""
     import optuna
 
-    if storage_url.startswith("grpc://"):
-        from hpo.errors import UsageError
-
+    if storage_url.is_grpc:
         raise UsageError("--storage of a proxy must be the database itself, not another grpc:// proxy")
-    if not is_loopback(host):
-        logger.warning("the storage proxy has no authentication and listens on %s", host)
-    storage = optuna.storages.get_storage(open_storage(storage_url))  # adds Optuna's trial cache
-    logger.info("gRPC storage proxy for %s on grpc://%s:%d", redact(storage_url), host, port)
+    if not is_loopback_host(host):
+        logger.warning(
+            "the storage proxy has no authentication and listens on %s: anyone who reaches it can read and "
+            "write every study",
+            host,
+        )
+    storage = optuna.storages.get_storage(open_storage(storage_url).backend)  # adds Optuna's trial cache
+    logger.info("gRPC storage proxy for %s on grpc://%s:%d", storage_url, host, port)
     optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_serializer, model_validator
@@ -19,8 +18,6 @@ from hpo.schema import Strict
 
 if TYPE_CHECKING:
     import optuna
-
-    from objectives.registry import LossSpec
 
 Scalar = str | int | float | bool | None
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial")
@@ -163,9 +160,8 @@ def _parse_loss(value: Any) -> dict[str, dict[str, Param]]:
     return losses
 
 
-@dataclass(frozen=True)
-class TrainingParams:
-    """The fully resolved hyperparameters of one training run."""
+class TrainingParams(Strict):
+    """The fully resolved hyperparameters of one training run (a trial's, or ``hpo train``'s)."""
 
     model: str
     loss: str
@@ -176,14 +172,22 @@ class TrainingParams:
     weight_decay: float
     max_seq_length: int | None
     scheduler: str
-    loss_params: dict[str, Any] = field(default_factory=dict)
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_values(self) -> TrainingParams:
+        for name, (kind, check, rule) in _FIELD_RULES.items():
+            value = getattr(self, name)
+            if not _has_kind(value, kind) or not check(value):
+                raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingParams:
-        return cls(**dict(data))
+        return cls.model_validate(dict(data))
 
 
 # field -> (kind, check, what the check requires)
@@ -223,8 +227,11 @@ class SearchSpace(Strict):
                     raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
         return self
 
-    def check_losses(self, allowed: Mapping[str, LossSpec], objective: str) -> None:
-        """Raise ValueError unless every loss and loss parameter is known to the objective."""
+    def check_losses(self, allowed: Mapping[str, Mapping[str, type]], objective: str) -> None:
+        """Raise ValueError unless every loss and loss parameter is known to the task.
+
+        ``allowed`` maps each loss name of the task to the types of its keyword parameters.
+        """
         for loss, params in self.loss.items():
             if loss not in allowed:
                 raise ValueError(
@@ -232,7 +239,7 @@ class SearchSpace(Strict):
                     f"(allowed: {', '.join(allowed)})"
                 )
             for pname, param in params.items():
-                types = allowed[loss].params
+                types = allowed[loss]
                 if pname not in types:
                     raise ValueError(f"search_space.loss.{loss}: " + unknown_key_message(pname, list(types)))
                 kind = {float: "float", int: "int", bool: "bool"}[types[pname]]

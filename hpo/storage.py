@@ -1,81 +1,168 @@
-"""Where studies live: resolve the storage URL, open Optuna's RDB storage, keep passwords out of output.
+"""Where studies live: the storage URL as a value that never prints its secrets, and the opened storage.
 
 ``--storage``, else ``HPO_STORAGE``, else the embedded ``sqlite:///hpo.db``. Postgres engines get
-``pool_pre_ping``, a small pool per process and connect retries with backoff at start-up.
+``pool_pre_ping``, a small pool per process and connect retries with backoff at start-up. A
+worker's storage also retries every call through database outages and keeps heartbeats.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import os
-import re
 import time
+import urllib.parse
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpo.errors import StorageError, UsageError
 
 if TYPE_CHECKING:
     import optuna
+    from sqlalchemy.engine import URL
 
     from hpo.config import FaultToleranceConfig
-    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-R = TypeVar("R", bound="optuna.storages.RDBStorage")
+P = TypeVar("P", bound="optuna.storages.GrpcStorageProxy")
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 STORAGE_ENV = "HPO_STORAGE"
-_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "grpc")
+SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "grpc")
 CONNECT_RETRY_SECONDS = 30.0
+DEFAULT_OUTAGE_SECONDS = 300.0  # until the study's own fault_tolerance.db_outage_seconds is known
+# Query parameters whose values are secrets (libpq's password and sslpassword, tokens of proxies).
+SECRET_PARAMETERS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "api_key", "apikey")
+_SCHEME_HELP = "use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT"
 
 
-def resolve_storage_url(cli_value: str | None) -> str:
-    """The URL from ``--storage``, else ``$HPO_STORAGE``, else the embedded SQLite default."""
-    url = cli_value or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme not in _SCHEMES:
-        raise UsageError(
-            f"storage URL '{redact(url)}': unsupported scheme '{scheme}' "
-            "(use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT)"
-        )
-    return url
+@dataclass(frozen=True)
+class StorageUrl:
+    """A storage URL. ``str()`` and ``repr()`` show it redacted; only :attr:`secret` connects.
+
+    The password is read with SQLAlchemy's own URL parsing; a password with an unencoded ``@``
+    is taken whole (everything up to the last ``@`` of the address is user information).
+    """
+
+    secret: str = field(repr=False)
+    scheme: str
+    host: str | None
+    port: int | None
+    database: str | None
+    redacted: str
+    secrets: tuple[str, ...] = field(repr=False)
+
+    @classmethod
+    def parse(cls, value: str) -> StorageUrl:
+        """Parse and check a URL; a one-line :class:`UsageError` names what is wrong, redacted."""
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SCHEMES:
+            raise UsageError(f"storage URL '{_fallback_redact(value)}': unsupported scheme '{scheme}' ({_SCHEME_HELP})")
+        if scheme == "grpc":
+            return _parse_grpc(value)
+        url = _sqlalchemy_url(value)
+        secrets = tuple(s for s in (url.password, *_secret_values(url.query)) if s)
+        redacted = _redacted(url)
+        if scheme == "sqlite" and url.database in (None, "", ":memory:"):
+            raise UsageError(
+                f"storage URL '{redacted}' is an in-memory database that vanishes when the command ends; "
+                "give a file: sqlite:///hpo.db"
+            )
+        secret = url.render_as_string(hide_password=False)
+        return cls(secret, scheme, url.host, url.port, url.database, redacted, secrets)
+
+    @classmethod
+    def resolve(cls, cli_value: str | None, environ: Mapping[str, str]) -> StorageUrl:
+        """The URL from ``--storage``, else ``$HPO_STORAGE``, else the embedded SQLite default."""
+        return cls.parse(cli_value or environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.scheme == "sqlite"
+
+    @property
+    def is_grpc(self) -> bool:
+        return self.scheme == "grpc"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.scheme.startswith("postgresql")
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the server is this machine (or the URL names no host, which means a local socket)."""
+        return self.host is None or is_loopback_host(self.host)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret of this URL replaced by ***, in plain and percent-encoded form."""
+        for secret in self.secrets:
+            for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+                text = text.replace(form, "***")
+        return text
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)([^@]*)(@)", r"\1***\3", url)
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` with the URL's password removed wherever it appears (error messages, tracebacks)."""
-    match = re.search(r"://[^:/@]+:([^@]*)@", url)
-    if match and match.group(1):
-        text = text.replace(match.group(1), "***")
-    return text
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage for ``url``, for short commands (no heartbeat): RDB, or the gRPC storage proxy."""
-    if url.startswith("grpc://"):
-        return _grpc_proxy(url)
-    return _connect(url, {})
-
-
-def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url.replace("grpc://", "grpc+proxy://", 1))
-    if not parsed.host or not parsed.port:
-        raise UsageError(f"storage URL '{url}': give the proxy as grpc://HOST:PORT")
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine: localhost, 127.0.0.0/8, ::1 or the unspecified address."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
     try:
-        from optuna.storages import GrpcStorageProxy
-    except ImportError:  # pragma: no cover - grpcio is a dependency
-        raise UsageError("grpc:// storage needs grpcio: pip install grpcio") from None
-    proxy = GrpcStorageProxy(host=parsed.host, port=parsed.port)
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+@dataclass(frozen=True)
+class Storage:
+    """An opened storage and the URL it was opened from: the two always travel together."""
+
+    url: StorageUrl
+    backend: optuna.storages.BaseStorage
+
+    def study_names(self) -> list[str]:
+        return [s.study_name for s in self.backend.get_all_studies()]
+
+
+def open_storage(url: StorageUrl) -> Storage:
+    """The storage for short commands: Optuna's RDB storage, or the gRPC storage proxy."""
+    import optuna
+
+    if url.is_grpc:
+        return Storage(url, _grpc_proxy(url, optuna.storages.GrpcStorageProxy))
+    return Storage(url, _connect(url, optuna.storages.RDBStorage))
+
+
+def open_worker_storage(url: StorageUrl) -> Storage:
+    """A worker's storage: every call retried through outages, heartbeats once :func:`use_fault_tolerance` ran."""
+    from hpo.retrying_storage import RetryingGrpcStorage, RetryingRDBStorage
+
+    def rdb(secret: str, **kwargs: Any) -> RetryingRDBStorage:
+        return RetryingRDBStorage(secret, DEFAULT_OUTAGE_SECONDS, url.redacted, **kwargs)
+
+    def grpc(host: str, port: int) -> RetryingGrpcStorage:
+        return RetryingGrpcStorage(host, port, DEFAULT_OUTAGE_SECONDS, url.redacted)
+
+    return Storage(url, _grpc_proxy(url, grpc) if url.is_grpc else _connect(url, rdb))
+
+
+def use_fault_tolerance(storage: Storage, fault_tolerance: FaultToleranceConfig) -> None:
+    """Apply a study's heartbeat, stale-trial retry and outage settings to a worker's storage."""
+    from hpo.retrying_storage import RetryingGrpcStorage, RetryingRDBStorage
+
+    if not isinstance(storage.backend, (RetryingRDBStorage, RetryingGrpcStorage)):
+        raise TypeError("fault tolerance applies only to a storage opened by open_worker_storage")
+    storage.backend.use_fault_tolerance(fault_tolerance)
+
+
+def _grpc_proxy(url: StorageUrl, proxy_class: Callable[..., P]) -> P:
+    if not url.host or not url.port:
+        raise UsageError(f"storage URL '{url}': give the proxy as grpc://HOST:PORT")
+    proxy = proxy_class(host=url.host, port=url.port)
     try:
         proxy.wait_server_ready(timeout=CONNECT_RETRY_SECONDS)
     except Exception:
@@ -83,73 +170,27 @@ def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
     return proxy
 
 
-def open_worker_storage(url: str, fault_tolerance: FaultToleranceConfig) -> RetryingRDBStorage | RetryingStorage:
-    """The storage a worker uses: heartbeats, stale-trial retry, and calls retried through outages."""
-    import optuna
-
-    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
-
-    with warnings.catch_warnings():  # experimental in name only: the documented mechanism since 2.8
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=fault_tolerance.max_retries)
-    heartbeat = {
-        "heartbeat_interval": fault_tolerance.heartbeat_interval,
-        "grace_period": fault_tolerance.grace_period,
-        "heartbeat_stale_trial_callback": retry,
-    }
-    if url.startswith("grpc://"):
-        # The proxy does not carry Optuna's heartbeat table: heartbeats travel as trial attributes.
-        return RetryingStorage(
-            _grpc_proxy(url), fault_tolerance.db_outage_seconds, redact(url), attr_heartbeat=fault_tolerance
-        )
-    outage = {"outage_seconds": fault_tolerance.db_outage_seconds, "describe": redact(url)}
-    storage: RetryingRDBStorage = _connect(url, {**heartbeat, **outage}, RetryingRDBStorage)
-    return storage
-
-
-def _connect(url: str, options: dict[str, object], storage_class: type[R] | None = None) -> R:
+def _connect(url: StorageUrl, storage_class: Callable[..., T]) -> T:
     import optuna
     from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
     @retry(
         retry=retry_if_exception(_worth_retrying),
-        stop=stop_after_delay(CONNECT_RETRY_SECONDS if url.startswith("postgresql") else 0),
+        stop=stop_after_delay(CONNECT_RETRY_SECONDS if url.is_postgres else 0),
         wait=wait_exponential(multiplier=0.5, max=5),
         reraise=True,
-        before_sleep=lambda state: logger.warning("storage not reachable yet, retrying: %s", redact(url)),
+        before_sleep=lambda state: logger.warning("storage not reachable yet, retrying: %s", url),
     )
-    def connect() -> R:
+    def connect() -> T:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            cls: Any = storage_class or optuna.storages.RDBStorage
-            return cls(url, engine_kwargs=_engine_kwargs(url), **options)  # type: ignore[no-any-return]
+            return storage_class(url.secret, engine_kwargs=_engine_kwargs(url))
 
     try:
         return _first_connect(connect)
     except Exception as exc:  # sqlalchemy and driver errors; their text may contain the URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open storage {redact(url)}: {scrub(first, url)}") from None
-
-
-def check_reachable_from_cloud(url: str) -> None:
-    """Raise unless a container elsewhere could reach this storage (no SQLite file, no localhost)."""
-    from sqlalchemy.engine import make_url
-
-    if url.startswith("sqlite"):
-        raise UsageError(
-            f"storage URL '{redact(url)}' is a local SQLite file that a cloud container cannot reach; "
-            "use a Postgres URL reachable from the internet (managed, or tunnelled)"
-        )
-    host = make_url(url).host or "localhost"
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        loopback = host == "localhost"
-    if loopback:
-        raise UsageError(
-            f"storage host '{host}' in '{redact(url)}' is this machine, which a cloud container cannot reach; "
-            "use a Postgres reachable from the internet (managed, or tunnelled)"
-        )
+        raise StorageError(f"cannot open storage {url}: {url.scrub(first)}") from None
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -177,8 +218,8 @@ def _first_connect(connect: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _engine_kwargs(url: str) -> dict[str, object]:
-    if url.startswith("sqlite"):
+def _engine_kwargs(url: StorageUrl) -> dict[str, object]:
+    if url.is_sqlite:
         # Workers share the file: wait for the write lock instead of failing at once.
         return {"connect_args": {"timeout": 60}}
     return {
@@ -188,3 +229,64 @@ def _engine_kwargs(url: str) -> dict[str, object]:
         "pool_recycle": 300,
         "connect_args": {"connect_timeout": 10, "application_name": "hpo"},
     }
+
+
+def _parse_grpc(value: str) -> StorageUrl:
+    address = value.split("://", 1)[1].split("/", 1)[0]
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "@" in address:
+        raise UsageError(f"storage URL '{_fallback_redact(value)}': give the proxy as grpc://HOST:PORT")
+    host = host.strip("[]")
+    return StorageUrl(value, "grpc", host, int(port), None, f"grpc://{address}", ())
+
+
+def _sqlalchemy_url(value: str) -> URL:
+    """SQLAlchemy's URL, with a password containing an unencoded ``@`` taken whole."""
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme, _, rest = value.partition("://")
+    address, question, query = rest.partition("?")
+    userinfo, at, hostpart = address.rpartition("@")
+    try:
+        url = make_url(value)
+        if at and "@" in userinfo and ":" in userinfo:
+            user, _, password = userinfo.partition(":")
+            parsed = make_url(f"{scheme}://{hostpart}{question}{query}")
+            url = URL.create(
+                url.drivername,
+                urllib.parse.unquote(user),
+                urllib.parse.unquote(password),
+                parsed.host,
+                parsed.port,
+                parsed.database,
+                parsed.query,
+            )
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"storage URL '{_fallback_redact(value)}' cannot be parsed: {exc} ({_SCHEME_HELP})") from None
+    return url
+
+
+def _secret_values(query: Mapping[str, str | tuple[str, ...]]) -> list[str]:
+    values: list[str] = []
+    for key, value in query.items():
+        if key.lower() in SECRET_PARAMETERS:
+            values += [value] if isinstance(value, str) else list(value)
+    return values
+
+
+def _redacted(url: URL) -> str:
+    query = {k: ("***" if k.lower() in SECRET_PARAMETERS else v) for k, v in url.query.items()}
+    text: str = url.set(query=query).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")
+
+
+def _fallback_redact(value: str) -> str:
+    """For a URL that cannot be parsed: hide everything between ``://`` and the last ``@``, and the query."""
+    scheme, sep, rest = value.partition("://")
+    address, question, _ = rest.partition("?")
+    userinfo, at, hostpart = address.rpartition("@")
+    if at:
+        user = userinfo.split(":", 1)[0]
+        address = f"{user}:***@{hostpart}" if ":" in userinfo else f"{user}@{hostpart}"
+    return f"{scheme}{sep}{address}" + ("?***" if question else "")

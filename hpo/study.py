@@ -2,7 +2,8 @@
 
 The budget is enqueued as WAITING trials when the study is created. A worker only runs trials it
 takes from that queue (an atomic WAITING -> RUNNING update in the storage), so any number of
-workers together never run more trials than the study asks for.
+workers together never run more trials than the study asks for. Creation is all-or-nothing: the
+last write marks the study complete, and a study without the mark is never run.
 """
 
 from __future__ import annotations
@@ -14,29 +15,24 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from hpo import __version__
-from hpo.config import StudyConfig, format_validation_error
-from hpo.errors import StudyError
+from hpo import __version__, attrs
+from hpo.config import StudyConfig
+from hpo.config_file import parse_config
+from hpo.errors import ConfigError, StudyError
 from hpo.notes import update_study_note
-from hpo.storage import redact
+from hpo.storage import Storage, StorageUrl
 
 if TYPE_CHECKING:
     import optuna
 
 logger = logging.getLogger(__name__)
 
-CONFIG_ATTR = "hpo_config"
-FINGERPRINT_ATTR = "hpo_data_fingerprint"
-DATA_SUMMARY_ATTR = "hpo_data_summary"
-VERSION_ATTR = "hpo_version"
-
 
 @dataclass(frozen=True)
 class StoredStudy:
-    """A study with the config and data fingerprint it was created with."""
+    """A study with the config and data fingerprint it was created with, and the storage it lives in."""
 
+    storage: Storage
     study: optuna.Study
     config: StudyConfig
     fingerprint: str
@@ -46,69 +42,91 @@ def create_study(
     config: StudyConfig,
     fingerprint: str,
     data_summary: dict[str, Any],
-    storage: optuna.storages.BaseStorage,
-    storage_url: str,
+    storage: Storage,
     load_if_exists: bool = False,
 ) -> str:
-    """Create the study (or accept an identical existing one) and enqueue its trial budget."""
+    """Create the study (or accept an identical existing one) and enqueue its trial budget.
+
+    A study left half-created by an interrupted ``create-study`` is removed and created again.
+    """
     import optuna
 
     name = config.study_name
-    if name in _study_names(storage):
-        existing = load_stored_study(storage, storage_url, name)
-        if not load_if_exists:
-            raise StudyError(
-                f"study '{name}' already exists in {redact(storage_url)} "
-                "(use --load-if-exists to reuse it, or --name to create another)"
-            )
-        if existing.config != config:
-            raise StudyError(f"study '{name}' exists with a different config; use --name to create another")
-        if existing.fingerprint != fingerprint:
-            raise StudyError(f"study '{name}' exists with different data ({existing.fingerprint[:19]}...)")
-        return name
+    if name in storage.study_names():
+        existing = load_stored_study(storage, name, require_complete=False)
+        if not is_complete(existing.study, existing.config):
+            logger.warning("removing study '%s': an interrupted create-study left it half-created", name)
+            optuna.delete_study(study_name=name, storage=storage.backend)
+        else:
+            _check_existing(existing, config, fingerprint, load_if_exists)
+            return name
     try:
-        study = optuna.create_study(study_name=name, storage=storage, direction=config.direction)
+        study = optuna.create_study(study_name=name, storage=storage.backend, direction=config.direction)
     except optuna.exceptions.DuplicatedStudyError:  # created by someone else since we looked
-        raise StudyError(f"study '{name}' already exists in {redact(storage_url)}") from None
+        raise StudyError(f"study '{name}' already exists in {storage.url}") from None
     try:
         with warnings.catch_warnings():  # experimental since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([config.metric_name])  # the dashboard's axis label
-        study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json"))
-        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
-        study.set_user_attr(DATA_SUMMARY_ATTR, data_summary)
-        study.set_user_attr(VERSION_ATTR, __version__)
+        study.set_user_attr(attrs.CONFIG, config.model_dump(mode="json"))
+        study.set_user_attr(attrs.FINGERPRINT, fingerprint)
+        study.set_user_attr(attrs.DATA_SUMMARY, data_summary)
+        study.set_user_attr(attrs.VERSION, __version__)
         warm = config.warm_start_trials()  # known recipes first, then sampled trials
         for params in [*warm, *[{}] * (config.budget.n_trials - len(warm))]:
-            study.enqueue_trial(params, user_attrs={"warm_start": True} if params else None)
-    except BaseException:
-        optuna.delete_study(study_name=name, storage=storage)
+            study.enqueue_trial(params, user_attrs={attrs.WARM_START: True} if params else None)
+        study.set_user_attr(attrs.COMPLETE, True)  # last: workers run only marked studies
+    except Exception:
+        optuna.delete_study(study_name=name, storage=storage.backend)
         raise
     update_study_note(study, config)
     return name
 
 
-def load_stored_study(storage: optuna.storages.BaseStorage, storage_url: str, name: str) -> StoredStudy:
-    """The study ``name`` and its stored config; a clear error when it is missing or not ours."""
+def _check_existing(existing: StoredStudy, config: StudyConfig, fingerprint: str, load_if_exists: bool) -> None:
+    name = config.study_name
+    if not load_if_exists:
+        raise StudyError(
+            f"study '{name}' already exists in {existing.storage.url} "
+            "(use --load-if-exists to reuse it, or --name to create another)"
+        )
+    if existing.config != config:
+        raise StudyError(f"study '{name}' exists with a different config; use --name to create another")
+    if existing.fingerprint != fingerprint:
+        raise StudyError(f"study '{name}' exists with different data ({existing.fingerprint[:19]}...)")
+
+
+def is_complete(study: optuna.Study, config: StudyConfig) -> bool:
+    """Whether create-study finished this study (studies from before the mark: a full budget queued)."""
+    if study.user_attrs.get(attrs.COMPLETE):
+        return True
+    return len(study.get_trials(deepcopy=False)) >= config.budget.n_trials
+
+
+def load_stored_study(storage: Storage, name: str, require_complete: bool = True) -> StoredStudy:
+    """The study ``name`` and its stored config; a clear error when it is missing, not ours, or half-created."""
     import optuna
 
-    names = _study_names(storage)
+    names = storage.study_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         listing = f" (studies: {', '.join(sorted(names))})" if names and not close else ""
-        raise StudyError(f"study '{name}' not found in {redact(storage_url)}{hint}{listing}")
-    study = optuna.load_study(study_name=name, storage=storage)
-    attrs = study.user_attrs
-    if CONFIG_ATTR not in attrs:
+        raise StudyError(f"study '{name}' not found in {storage.url}{hint}{listing}")
+    study = optuna.load_study(study_name=name, storage=storage.backend)
+    stored = study.user_attrs
+    if attrs.CONFIG not in stored:
         raise StudyError(f"study '{name}' was not created by hpo create-study (it has no stored config)")
     try:
-        config = StudyConfig.model_validate(attrs[CONFIG_ATTR])
-    except ValidationError as exc:
+        config = parse_config(stored[attrs.CONFIG], source="stored config")
+    except ConfigError as exc:
+        raise StudyError(f"study '{name}': stored config is not valid for hpo {__version__}: {exc}") from None
+    if require_complete and not is_complete(study, config):
         raise StudyError(
-            f"study '{name}': stored config is not valid for hpo {__version__}: {format_validation_error(exc)}"
-        ) from None
-    return StoredStudy(study=study, config=config, fingerprint=str(attrs.get(FINGERPRINT_ATTR, "")))
+            f"study '{name}' is half-created (its create-study was interrupted); "
+            "run the same create-study again to finish it"
+        )
+    return StoredStudy(storage, study, config, str(stored.get(attrs.FINGERPRINT, "")))
 
 
 def build_sampler(config: StudyConfig, trial_number: int) -> optuna.samplers.BaseSampler:
@@ -153,13 +171,9 @@ def build_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def _study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    return [s.study_name for s in storage.get_all_studies()]
-
-
 def create_study_from_file(
     config_path: str,
-    storage_url: str,
+    storage_url: StorageUrl,
     name: str | None = None,
     load_if_exists: bool = False,
 ) -> str:
@@ -167,19 +181,19 @@ def create_study_from_file(
 
     Nothing is written to the storage unless every check passes.
     """
-    from hpo.config import load_config
-    from hpo.data import load_data
-    from hpo.data.model import fingerprint
+    from hpo.config_file import load_config
+    from hpo.data.fingerprint import fingerprint
     from hpo.storage import open_storage
+    from objectives.registry import get_task
 
     config = load_config(config_path)
     if name is not None:
-        config = config.model_validate({**config.model_dump(mode="json"), "study_name": name})
-    data = load_data(config, include_test=True)
+        config = parse_config({**config.model_dump(mode="json"), "study_name": name}, source=f"--name {name}")
+    data = get_task(config.objective).load_data(config, include_test=True)
     _check_schedule(config, data.summary())
     logger.info("data: %s", data.summary())
     storage = open_storage(storage_url)
-    return create_study(config, fingerprint(data), data.summary(), storage, storage_url, load_if_exists)
+    return create_study(config, fingerprint(data), data.summary(), storage, load_if_exists)
 
 
 def _check_schedule(config: StudyConfig, summary: dict[str, Any]) -> None:

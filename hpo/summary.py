@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hpo.baseline import BASELINES_ATTR
-from hpo.study import CONFIG_ATTR, StoredStudy
+from hpo import attrs
+from hpo.storage import Storage
+from hpo.study import StoredStudy
 
 if TYPE_CHECKING:
     import optuna
@@ -26,12 +27,14 @@ class StudyRow:
     best: float | None
 
 
-def list_studies(storage: optuna.storages.BaseStorage) -> list[StudyRow]:
+def list_studies(storage: Storage) -> list[StudyRow]:
+    """Every study in the storage, hpo's or not, by name."""
+    backend = storage.backend
     rows = []
-    for summary in storage.get_all_studies():
-        config = summary.user_attrs.get(CONFIG_ATTR, {})
-        study_id = storage.get_study_id_from_name(summary.study_name)
-        trials = storage.get_all_trials(study_id, deepcopy=False)
+    for summary in backend.get_all_studies():
+        config = summary.user_attrs.get(attrs.CONFIG, {})
+        study_id = backend.get_study_id_from_name(summary.study_name)
+        trials = backend.get_all_trials(study_id, deepcopy=False)
         best = _best_value(trials, summary.direction.name.lower())
         rows.append(
             StudyRow(
@@ -43,6 +46,23 @@ def list_studies(storage: optuna.storages.BaseStorage) -> list[StudyRow]:
             )
         )
     return sorted(rows, key=lambda r: r.name)
+
+
+def format_studies(rows: list[StudyRow]) -> str:
+    """The table of ``hpo studies``."""
+    header = ["study", "objective", "metric", *[s.lower() for s in STATES], "best"]
+    table = [header] + [
+        [
+            r.name,
+            r.objective,
+            r.metric,
+            *[str(r.states.get(s, 0)) for s in STATES],
+            "-" if r.best is None else f"{r.best:.4f}",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
 
 def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, Any]:
@@ -68,14 +88,14 @@ def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, 
             if t.state.name == "RUNNING"
         ],
         "failed": [
-            {"trial": t.number, "reason": t.user_attrs.get("fail_reason", "unknown")}
+            {"trial": t.number, "reason": t.user_attrs.get(attrs.FAIL_REASON, "unknown")}
             for t in trials
             if t.state.name == "FAIL"
         ],
     }
     status["baselines"] = {
         model: {split: result[split]["value"] for split in ("dev", "test") if split in result}
-        for model, result in study.user_attrs.get(BASELINES_ATTR, {}).items()
+        for model, result in study.user_attrs.get(attrs.BASELINES, {}).items()
     }
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     if complete:

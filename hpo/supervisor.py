@@ -1,7 +1,10 @@
-"""``--gpus``: one worker child process per GPU, with CUDA_VISIBLE_DEVICES set, supervised.
+"""Several worker processes on one machine, supervised: ``--gpus 0,1 [--per-gpu N]`` or ``--workers N``.
 
-The parent forwards SIGINT/SIGTERM to every child and reports each child's exit. The storage URL
-travels to the children in the environment, never on their command line (where ``ps`` shows it).
+Each child is an ``hpo worker`` process; a GPU child sees only its GPU (``CUDA_VISIBLE_DEVICES``).
+The parent forwards SIGINT/SIGTERM to every child, reports each child's exit and restarts a child
+that crashed. The storage URL travels to the children in the environment, never on their command
+line (where ``ps`` shows it); the parent's output flags (``--log-level``, ``--quiet``, ``--debug``)
+travel with them.
 """
 
 from __future__ import annotations
@@ -12,37 +15,76 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from types import FrameType
 
 from hpo.errors import UsageError
-from hpo.storage import STORAGE_ENV
+from hpo.storage import STORAGE_ENV, StorageUrl
 
 logger = logging.getLogger(__name__)
 
 
-def parse_gpus(value: str) -> list[str]:
-    """'0,1' -> ['0', '1']; 'all' -> every visible GPU."""
+@dataclass(frozen=True)
+class Slot:
+    """One supervised child: how it is named in logs and what its environment adds."""
+
+    label: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def gpu_slots(value: str, per_gpu: int = 1) -> list[Slot]:
+    """'0,1' -> a slot per listed GPU (``per_gpu`` each); 'all' -> every visible GPU. Checked against the GPUs."""
+    count = _gpu_count()
     if value.strip() == "all":
-        count = _gpu_count()
         if count == 0:
             raise UsageError("--gpus all: no CUDA GPU is visible on this machine")
-        return [str(i) for i in range(count)]
-    gpus = [part.strip() for part in value.split(",")]
-    if not gpus or any(not g.isdigit() for g in gpus):
-        raise UsageError(f"--gpus '{value}': give GPU indices like 0,1 or 'all'")
-    if len(set(gpus)) != len(gpus):
-        raise UsageError(f"--gpus '{value}': a GPU is listed twice")
-    return gpus
+        gpus = [str(i) for i in range(count)]
+    else:
+        gpus = [part.strip() for part in value.split(",")]
+        if not gpus or any(not g.isdigit() for g in gpus):
+            raise UsageError(f"--gpus '{value}': give GPU indices like 0,1 or 'all'")
+        if len(set(gpus)) != len(gpus):
+            raise UsageError(f"--gpus '{value}': a GPU is listed twice")
+        missing = [g for g in gpus if int(g) >= count]
+        if missing:
+            visible = f"{count} ({', '.join(map(str, range(count)))})" if count else "none"
+            raise UsageError(
+                f"--gpus '{value}': GPU {missing[0]} is not visible on this machine (visible GPUs: {visible}); "
+                "without a GPU, use --workers N"
+            )
+    if per_gpu == 1:
+        return [Slot(f"GPU {gpu}", {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus]
+    return [Slot(f"GPU {gpu} #{n}", {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus for n in range(1, per_gpu + 1)]
 
 
-def run_supervised(gpus: list[str], storage_url: str, worker_args: list[str], max_restarts: int = 3) -> int:
-    """Run one ``hpo worker`` per GPU until all have stopped; returns the worst exit code.
+def local_slots(workers: int) -> list[Slot]:
+    """``workers`` children sharing this machine's devices."""
+    return [Slot(f"worker {n}") for n in range(1, workers + 1)]
+
+
+def worker_args(
+    study: str, n_trials: int | None, timeout: float | None, stop_grace: float | None, trust_remote_code: bool
+) -> list[str]:
+    """The ``hpo worker`` arguments of a supervised child (no storage URL: it goes in the environment)."""
+    args = ["--study", study, "--progress", "log"]  # one terminal cannot hold several live displays
+    args += ["--n-trials", str(n_trials)] if n_trials else []
+    args += ["--timeout", str(timeout)] if timeout else []
+    args += ["--stop-grace", str(stop_grace)] if stop_grace else []
+    return args + (["--trust-remote-code"] if trust_remote_code else [])
+
+
+def run_supervised(
+    slots: list[Slot], storage_url: StorageUrl, hpo_args: list[str], worker_args: list[str], max_restarts: int = 3
+) -> int:
+    """Run ``hpo [hpo_args] worker [worker_args]`` per slot until all have stopped; returns the worst exit code.
 
     A child that crashes (exits non-zero without having been signalled) is restarted, at most
-    ``max_restarts`` times per GPU; a child that exits 0 has finished its share of the study.
+    ``max_restarts`` times per slot; a child that exits 0 has finished its share of the study.
     """
-    children = {gpu: _start(gpu, storage_url, worker_args) for gpu in gpus}
-    restarts = dict.fromkeys(gpus, 0)
+    command = [sys.executable, "-m", "hpo", *hpo_args, "worker", *worker_args]
+    children = {slot.label: _start(slot, storage_url, command) for slot in slots}
+    by_label = {slot.label: slot for slot in slots}
+    restarts = dict.fromkeys(children, 0)
     codes: dict[str, int] = {}
     stopping = False
 
@@ -56,17 +98,17 @@ def run_supervised(gpus: list[str], storage_url: str, worker_args: list[str], ma
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while len(codes) < len(children):
-            for gpu, child in children.items():
-                if gpu in codes or (code := child.poll()) is None:
+            for label, child in children.items():
+                if label in codes or (code := child.poll()) is None:
                     continue
                 log = logger.info if code == 0 else logger.error
-                log("GPU %s: worker pid %d exited with %d", gpu, child.pid, code)
-                if code != 0 and not stopping and restarts[gpu] < max_restarts:
-                    restarts[gpu] += 1
-                    logger.warning("GPU %s: restarting its worker (%d of %d)", gpu, restarts[gpu], max_restarts)
-                    children[gpu] = _start(gpu, storage_url, worker_args)
+                log("%s: worker pid %d exited with %d", label, child.pid, code)
+                if code != 0 and not stopping and restarts[label] < max_restarts:
+                    restarts[label] += 1
+                    logger.warning("%s: restarting its worker (%d of %d)", label, restarts[label], max_restarts)
+                    children[label] = _start(by_label[label], storage_url, command)
                 else:
-                    codes[gpu] = code
+                    codes[label] = code
             time.sleep(0.5)
     finally:
         for sig, handler in previous.items():
@@ -74,10 +116,10 @@ def run_supervised(gpus: list[str], storage_url: str, worker_args: list[str], ma
     return max(codes.values(), key=abs)
 
 
-def _start(gpu: str, storage_url: str, worker_args: list[str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, STORAGE_ENV: storage_url}
-    child = subprocess.Popen([sys.executable, "-m", "hpo", "worker", *worker_args], env=env)
-    logger.info("GPU %s: worker pid %d started", gpu, child.pid)
+def _start(slot: Slot, storage_url: StorageUrl, command: list[str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **slot.env, STORAGE_ENV: storage_url.secret}
+    child = subprocess.Popen(command, env=env)
+    logger.info("%s: worker pid %d started", slot.label, child.pid)
     return child
 
 

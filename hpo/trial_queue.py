@@ -1,6 +1,11 @@
 """Taking trials from a study's WAITING queue, and keeping a running trial's heartbeat.
 
-Both use only Optuna's public storage API, so they work on any RDB (and gRPC proxy) storage.
+The claim uses Optuna's public storage API. Heartbeats and stale trials go through Optuna's
+heartbeat interface, which is partly private: ``optuna.storages._heartbeat.BaseHeartbeat`` (the
+class every heartbeat storage derives from) and its ``_get_stale_trial_ids`` method, the same
+method Optuna's own ``fail_stale_trials`` calls. ``tests/hpo/test_retrying_storage.py`` checks
+that they still exist. Both work on RDB storages and, through hpo's retrying client, on the gRPC
+storage proxy.
 """
 
 from __future__ import annotations
@@ -10,12 +15,21 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from hpo import attrs
+
 if TYPE_CHECKING:
     import optuna
 
-    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
 
 logger = logging.getLogger(__name__)
+
+
+def running_worker_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The RUNNING trials that hpo workers claimed (other Optuna clients' trials have no heartbeat)."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return [t for t in running if t.system_attrs.get(attrs.CLAIMED)]
 
 
 def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int | None:
@@ -32,6 +46,8 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
     for frozen in sorted(waiting, key=lambda t: t.number):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
+            # Marked before the claim: whichever hpo worker wins it, the trial is an hpo worker's.
+            storage.set_trial_system_attr(trial_id, attrs.CLAIMED, True)
             if storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.RUNNING):
                 # Optuna never calls a RUNNING trial without a heartbeat stale: beat at once, so a
                 # worker killed right after the claim still has its trial recovered.
@@ -43,7 +59,7 @@ def pop_waiting_trial(study: optuna.Study, storage: optuna.storages.BaseStorage)
     return None
 
 
-def fail_stale_trials(study: optuna.Study, storage: RetryingRDBStorage | RetryingStorage) -> list[int]:
+def fail_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """Optuna's ``fail_stale_trials``, with the reason recorded in the failed trial's ``fail_reason``.
 
     A trial whose heartbeat is older than the grace period lost its worker (killed, preempted, out
@@ -52,17 +68,17 @@ def fail_stale_trials(study: optuna.Study, storage: RetryingRDBStorage | Retryin
     """
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._heartbeat import BaseHeartbeat
 
-    interval = storage.get_heartbeat_interval()
-    if interval is None:
+    if not isinstance(storage, BaseHeartbeat) or (interval := storage.get_heartbeat_interval()) is None:
         return []
-    grace = storage.grace_period if storage.grace_period is not None else 2 * interval
+    grace = getattr(storage, "grace_period", None) or 2 * interval
     reason = f"no heartbeat for over {grace} s: its worker was killed or lost; re-queued"
     failed = []
     study_id = storage.get_study_id_from_name(study.study_name)
     for trial_id in storage._get_stale_trial_ids(study_id):  # BaseHeartbeat's interface, as Optuna uses it
         try:
-            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            storage.set_trial_user_attr(trial_id, attrs.FAIL_REASON, reason)
             if storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL):
                 failed.append(trial_id)
         except UpdateFinishedTrialError:

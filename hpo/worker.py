@@ -17,22 +17,23 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from hpo import attrs
 from hpo.config import StudyConfig
-from hpo.data import StudyData, load_data
-from hpo.data.model import fingerprint as data_fingerprint
+from hpo.data.fingerprint import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError
 from hpo.notes import update_study_note
 from hpo.progress import LogProgress, ProgressListener
-from hpo.storage import open_storage, open_worker_storage, scrub
+from hpo.storage import Storage, StorageUrl, open_worker_storage, use_fault_tolerance
 from hpo.study import build_pruner, build_sampler, load_stored_study
-from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
-from objectives.stopwatch import Stopwatch, rounded
+from hpo.training.stopwatch import Stopwatch, rounded
+from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial, running_worker_trials
+from objectives.registry import get_task
 
 if TYPE_CHECKING:
     import optuna
 
-    from hpo.retrying_storage import RetryingRDBStorage, RetryingStorage
-    from objectives.base import Objective, RunResult
+    from hpo.training.result import RunResult
+    from objectives.task import Task
 
 logger = logging.getLogger(__name__)
 TrainFunction = Callable[..., tuple["RunResult", Any]]
@@ -96,6 +97,11 @@ class WorkerSummary:
     def trials(self) -> int:
         return sum(self.states.values())
 
+    def describe(self) -> str:
+        """The worker's result line."""
+        states = ", ".join(f"{n} {s.lower()}" for s, n in self.states.items()) or "no trials"
+        return f"{self.study_name}: this worker ran {self.trials} trials ({states}); stopped: {self.stopped_because}"
+
 
 class TrialReporter:
     """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress."""
@@ -116,36 +122,39 @@ class TrialReporter:
 
 
 def run_worker(
-    storage_url: str,
+    storage_url: StorageUrl,
     study_name: str,
     n_trials: int | None = None,
     timeout: float | None = None,
     stop: StopSignals | None = None,
     progress: Callable[[str], ProgressListener] = LogProgress,
     train: TrainFunction | None = None,
+    trust_remote_code: bool = False,
 ) -> WorkerSummary:
     """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed.
 
     ``train`` replaces the fine-tuning run (benchmarks of the storage path use a trivial one).
+    Model code from the Hub runs only when the study asks for it and ``trust_remote_code`` allows it.
     """
     import optuna
-
-    from objectives import load_objective
 
     stop = stop or StopSignals()
     clock = Stopwatch()
     with clock("storage"):
-        stored = load_stored_study(open_storage(storage_url), storage_url, study_name)
+        storage = open_worker_storage(storage_url)
+        stored = load_stored_study(storage, study_name)
         config = stored.config
-        storage = open_worker_storage(storage_url, config.fault_tolerance)
+        config.check_remote_code(trust_remote_code)
+        use_fault_tolerance(storage, config.fault_tolerance)
         study = optuna.load_study(
             study_name=study_name,
-            storage=storage,
+            storage=storage.backend,
             sampler=build_sampler(config, trial_number=0),
             pruner=build_pruner(config),
         )
+    task = get_task(config.objective)
     with clock("data"):
-        data = load_data(config)
+        data = task.load_data(config)
         found = data_fingerprint(data)
     if found != stored.fingerprint:
         raise StudyError(
@@ -153,15 +162,14 @@ def run_worker(
             f"(study {stored.fingerprint[:19]}..., here {found[:19]}...); "
             "point this worker at the same files, or create a new study"
         )
-    objective = load_objective(config.objective)
     if train is None:
-        from objectives.run_cache import RunCache
-        from objectives.training import run_training
+        from hpo.training.run import run_training
+        from hpo.training.run_cache import RunCache
 
         # One cache per process: base weights, datasets, evaluators and tokens are built once.
-        train = functools.partial(run_training, cache=RunCache(objective, data, config))
+        train = functools.partial(run_training, cache=RunCache(task, data, config))
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, storage_url, config, data, objective, listener, train)
+    ctx = WorkerContext(study, storage, config, data, task, listener, train)
     try:
         summary = _run_loop(ctx, n_trials, timeout, stop)
     finally:
@@ -175,17 +183,15 @@ class WorkerContext:
     """What every trial of one worker process shares: loaded once, passed explicitly."""
 
     study: optuna.Study
-    storage: RetryingRDBStorage | RetryingStorage
-    storage_url: str
+    storage: Storage
     config: StudyConfig
-    data: StudyData
-    objective: Objective
+    data: Any
+    task: Task[Any]
     listener: ProgressListener
     train: TrainFunction
 
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
-    import optuna
 
     study, config = ctx.study, ctx.config
     limit = timeout if timeout is not None else config.budget.timeout
@@ -202,10 +208,10 @@ def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, s
         if deadline is not None and time.monotonic() >= deadline:
             summary.stopped_because = f"timeout of {limit:g} s"
             break
-        fail_stale_trials(study, ctx.storage)
-        trial_id = pop_waiting_trial(study, ctx.storage)
+        fail_stale_trials(study, ctx.storage.backend)
+        trial_id = pop_waiting_trial(study, ctx.storage.backend)
         if trial_id is None:
-            if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if running_worker_trials(study):
                 # Another worker's trial may still go stale and be re-queued: wait for it.
                 time.sleep(min(5, config.fault_tolerance.heartbeat_interval))
                 continue
@@ -227,40 +233,41 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     """Run one claimed trial to an end state and record it; returns the state's name."""
     import optuna
 
-    from objectives.base import Pruned
+    from hpo.training.result import Pruned
 
     study, config, listener = ctx.study, ctx.config, ctx.listener
     # Set before the Trial exists: its constructor already asks the sampler for relative params.
-    study.sampler = build_sampler(config, ctx.storage.get_trial_number_from_id(trial_id))
+    study.sampler = build_sampler(config, ctx.storage.backend.get_trial_number_from_id(trial_id))
     trial = optuna.Trial(study, trial_id)
     started = time.perf_counter()
-    with Heartbeat(ctx.storage, trial_id, config.fault_tolerance.heartbeat_interval):
+    with Heartbeat(ctx.storage.backend, trial_id, config.fault_tolerance.heartbeat_interval):
         try:
             params = config.search_space.suggest(trial)
-            trial.set_user_attr("training", params.to_dict())
+            trial.set_user_attr(attrs.TRAINING, params.to_dict())
             listener.trial_started(trial.number, trial.params)
-            result, _ = ctx.train(ctx.objective, params, ctx.data, config, TrialReporter(trial, listener))
+            result, _ = ctx.train(ctx.task, params, ctx.data, config, TrialReporter(trial, listener))
         except Pruned as pruned:
-            attrs = {
-                "pruned_at_samples": pruned.samples,
-                "intermediate_corpus": pruned.eval_corpus,
-                "seconds": rounded(pruned.seconds),
+            pruned_attrs = {
+                attrs.PRUNED_AT_SAMPLES: pruned.samples,
+                attrs.INTERMEDIATE_CORPUS: pruned.eval_corpus,
+                attrs.SECONDS: rounded(pruned.seconds),
             }
-            _set_attrs(trial, {**attrs, "wall_seconds": _since(started)})
+            _set_attrs(trial, {**pruned_attrs, attrs.WALL_SECONDS: _since(started)})
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"
             listener.trial_finished(trial.number, "PRUNED", detail)
             return "PRUNED"
         except Interrupted as exc:
-            _fail(study, trial, f"abandoned: {exc}", retry=True)
+            _fail(study, trial, f"abandoned: {exc}", rerun=ctx.storage.backend.get_trial(trial_id))
             raise
         except Exception as exc:
-            reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], ctx.storage_url)
-            logger.debug("%s", scrub(traceback.format_exc(), ctx.storage_url))
-            _fail(study, trial, reason, retry=True)
+            url = ctx.storage.url
+            reason = url.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            logger.debug("%s", url.scrub(traceback.format_exc()))
+            _fail(study, trial, reason)
             listener.trial_finished(trial.number, "FAIL", reason)
             return "FAIL"
-    _set_attrs(trial, {**result.user_attrs(), "wall_seconds": _since(started)})
+    _set_attrs(trial, {**result.user_attrs(), attrs.WALL_SECONDS: _since(started)})
     study.tell(trial, result.value)
     if study.best_trial.number == trial.number:  # the note shows the best so far
         update_study_note(study, config)
@@ -269,17 +276,29 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     return "COMPLETE"
 
 
-def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, retry: bool) -> None:
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, rerun: optuna.trial.FrozenTrial | None = None) -> None:
+    """Record the trial as FAIL and queue one in its place, keeping the study's budget.
+
+    The replacement of an abandoned trial (``rerun``, the trial as it was) is the same trial: its
+    params, fixed (a warm-start recipe) or drawn, and its warm-start mark. A trial that failed by
+    itself is replaced by a fresh draw.
+    """
     import optuna
 
-    trial.set_user_attr("fail_reason", reason)
+    trial.set_user_attr(attrs.FAIL_REASON, reason)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    if retry:  # keep the study's budget: a fresh trial takes the failed one's place
-        study.enqueue_trial({}, user_attrs={"replaces_trial": trial.number})
+    params: dict[str, Any] = {}
+    marks: dict[str, Any] = {attrs.REPLACES_TRIAL: trial.number}
+    if rerun is not None:
+        # "fixed_params" is where Optuna's enqueue_trial keeps the params it was given.
+        params = {**rerun.system_attrs.get("fixed_params", {}), **rerun.params}
+        if rerun.user_attrs.get(attrs.WARM_START):
+            marks[attrs.WARM_START] = True
+    study.enqueue_trial(params, user_attrs=marks)
 
 
-def _set_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    for key, value in attrs.items():
+def _set_attrs(trial: optuna.Trial, values: dict[str, Any]) -> None:
+    for key, value in values.items():
         trial.set_user_attr(key, value)
 
 

@@ -1,9 +1,4 @@
-"""Fine-tuning objectives, one module per task.
+"""Fine-tuning tasks: the task contract (:mod:`objectives.task`), one module per task, and the registry.
 
-This package's top level holds only light metadata (:mod:`objectives.registry`); the modules
-that train import torch and sentence-transformers lazily, through :func:`load_objective`.
+Kept free of imports so that the training engine can depend on the contract alone.
 """
-
-from objectives.registry import OBJECTIVES, ObjectiveSpec, load_objective
-
-__all__ = ["OBJECTIVES", "ObjectiveSpec", "load_objective"]

@@ -1,48 +1,107 @@
 """Pair classification: contrastive training on labelled pairs; score with AP, accuracy and F1.
 
-Data needs: ``PairData`` (text1, text2 and a 0/1 label per pair). The evaluator is
-sentence-transformers' BinaryClassificationEvaluator on cosine similarity.
+Inputs:
+
+====== ======== =================================================
+role   required what it holds
+====== ======== =================================================
+text1  yes      the first text of the pair
+text2  yes      the second text of the pair
+label  yes      1 if the texts match (duplicates), else 0
+====== ======== =================================================
+
+Each role reads the column of the same name unless ``data.columns`` maps it. Pairs that share a
+text stay in one split.
+
+Losses: OnlineContrastiveLoss (``margin``), ContrastiveLoss (``margin``, ``size_average``).
+Evaluator: sentence-transformers' BinaryClassificationEvaluator on cosine similarity (AP, accuracy,
+F1, precision, recall, MCC).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from objectives.base import Objective
+from hpo.config import StudyConfig
+from hpo.data import rows
+from hpo.data.pairs import PairData, load_pair_splits
+from hpo.data.rows import Field
+from hpo.data.sources import Row
+from hpo.errors import DataError
+from hpo.training.losses import LossSpec, sentence_transformers_loss
+from objectives.task import Column, Metrics, Split, Task
 
 if TYPE_CHECKING:
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-    from hpo.config import StudyConfig
-    from hpo.data import StudyData
+
+class LabelledPairs(PairData):
+    """Pairs labelled 0 or 1."""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "train_pairs": len(self.train),
+            "train_positive_share": round(sum(self.train.labels) / max(1, len(self.train)), 3),
+            "dev_pairs": len(self.dev),
+        }
 
 
-class PairClassificationObjective(Objective):
+_MARGIN = {"margin": float}
+
+
+class PairClassificationTask(Task[LabelledPairs]):
     name = "pair-classification"
+    columns = (
+        Column("text1", True, "first text of the pair"),
+        Column("text2", True, "second text of the pair"),
+        Column("label", True, "1 if the pair matches (duplicate), else 0"),
+    )
+    losses: ClassVar[Mapping[str, LossSpec]] = {
+        "OnlineContrastiveLoss": LossSpec(
+            "OnlineContrastiveLoss", _MARGIN, sentence_transformers_loss("OnlineContrastiveLoss")
+        ),
+        "ContrastiveLoss": LossSpec(
+            "ContrastiveLoss", {**_MARGIN, "size_average": bool}, sentence_transformers_loss("ContrastiveLoss")
+        ),
+    }
+    metrics = Metrics(
+        pattern=re.compile(r"ap|accuracy|f1|precision|recall|mcc"),
+        examples=("ap", "accuracy", "f1", "precision", "recall", "mcc"),
+        default="ap",
+        table=("ap", "accuracy", "f1"),
+    )
 
-    def train_dataset(self, data: StudyData) -> Any:
+    def load_data(self, config: StudyConfig, include_test: bool = False) -> LabelledPairs:
+        train, dev, test = load_pair_splits(config, self.column_map(config.data), "label", _label, include_test)
+        for name, split in (("train", train), ("dev", dev)):
+            if len(set(split.labels)) < 2:
+                raise DataError(
+                    f"data.{name}: all {len(split)} pairs have label {split.labels[0]}; both 0 and 1 are needed"
+                )
+        return LabelledPairs(train, dev, test)
+
+    def with_dev_in_training(self, data: LabelledPairs) -> LabelledPairs:
+        return LabelledPairs(data.train + data.dev, data.dev, data.test)
+
+    def train_dataset(self, data: LabelledPairs) -> Any:
         from datasets import Dataset
 
-        from hpo.data import PairData
-
-        assert isinstance(data, PairData)
         return Dataset.from_dict(
             {"sentence1": data.train.text1, "sentence2": data.train.text2, "label": data.train.labels}
         )
 
-    def evaluator(self, data: StudyData, config: StudyConfig, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
+    def evaluator(
+        self, data: LabelledPairs, config: StudyConfig, split: Split, capped: bool
+    ) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator
 
-        from hpo.data import PairData
-
-        assert isinstance(data, PairData)
-        pairs = data.dev if split == "dev" else data.test
-        if pairs is None:
-            raise ValueError(f"the {split} split was not loaded")
+        pairs = data.evaluation_split(split)
         evaluator = BinaryClassificationEvaluator(
             sentences1=pairs.text1,
             sentences2=pairs.text2,
-            labels=pairs.labels,
+            labels=[int(label) for label in pairs.labels],
             name=split,
             batch_size=config.evaluation.batch_size,
             write_csv=False,
@@ -51,4 +110,11 @@ class PairClassificationObjective(Objective):
         return evaluator, f"{len(pairs)} {split} pairs"
 
 
-OBJECTIVE = PairClassificationObjective()
+def _label(row: Row, index: int, where: str, field: Field) -> float:
+    value = rows.value(row, index, where, field)
+    if isinstance(value, bool) or value in (0, 1):
+        return int(value)
+    raise DataError(f"{where}: row {index}: column '{field.column}' (label) must be 0 or 1, got {value!r}")
+
+
+TASK = PairClassificationTask()

@@ -1,45 +1,197 @@
-"""Retrieval: train on (anchor, positive) pairs with in-batch negatives; score with IR metrics.
+"""Retrieval: train on (query, relevant passage) pairs with in-batch negatives; score with IR metrics.
 
-Data needs: ``RetrievalData`` (train pairs; dev/test queries with relevant corpus ids; the corpus).
-The evaluator is sentence-transformers' InformationRetrievalEvaluator (NDCG@k, MRR@k, MAP, recall@k).
+Inputs:
+
+=============== =================================== ==============================================
+role            required                            what it holds
+=============== =================================== ==============================================
+query           yes                                 the question text
+positive        without ``data.corpus``             the text of a passage relevant to the query
+relevant_ids    with ``data.corpus``                a list of the corpus ids relevant to the query
+query_id        no (default: a hash of the query)   a stable id of the query
+=============== =================================== ==============================================
+
+Each role reads the column of the same name unless ``data.columns`` maps it. With a corpus
+(``data.corpus``: id and text columns), a query trains against every relevant passage.
+
+Losses: MultipleNegativesRankingLoss (``scale``), CachedMultipleNegativesRankingLoss (``scale``,
+``mini_batch_size``), MultipleNegativesSymmetricRankingLoss (``scale``). Evaluator:
+sentence-transformers' InformationRetrievalEvaluator (NDCG@k, MRR@k, MAP@k, recall@k, ...), on
+the whole passage pool or a capped one (:mod:`hpo.data.corpus`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from objectives.base import Objective
+from hpo.config import CorpusSource, DataConfig, StudyConfig
+from hpo.data import rows
+from hpo.data.corpus import CapNegatives, capped_ids, capped_size
+from hpo.data.rows import Field
+from hpo.data.sources import Row, read_rows
+from hpo.data.splits import carve, normalize, sample
+from hpo.errors import DataError
+from hpo.training.losses import LossSpec, sentence_transformers_loss
+from objectives.task import Column, Metrics, Split, Task
 
 if TYPE_CHECKING:
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-    from hpo.config import StudyConfig
-    from hpo.data import StudyData
+
+@dataclass(frozen=True)
+class RetrievalSplit:
+    """Queries of one evaluation split and the corpus ids relevant to each."""
+
+    queries: dict[str, str]
+    relevant: dict[str, frozenset[str]]
+
+    def relevant_ids(self) -> set[str]:
+        return set().union(*self.relevant.values()) if self.relevant else set()
 
 
-class RetrievalObjective(Objective):
+@dataclass(frozen=True)
+class RetrievalData:
+    """Training pairs (query, passage), the evaluation splits, and the shared passage pool."""
+
+    train_pairs: list[tuple[str, str]]
+    dev: RetrievalSplit
+    corpus: dict[str, str]
+    test: RetrievalSplit | None = None
+
+    @property
+    def has_test(self) -> bool:
+        return self.test is not None
+
+    def capped_corpus(
+        self, split: RetrievalSplit, cap: int | None, seed: int, negatives: CapNegatives = "bm25"
+    ) -> dict[str, str]:
+        """The passages relevant to ``split`` plus others, ``cap`` in all (see :func:`capped_ids`)."""
+        ids = capped_ids(self.corpus, split.queries.values(), split.relevant_ids(), cap, seed, negatives)
+        return self.corpus if ids is None else {cid: text for cid, text in self.corpus.items() if cid in ids}
+
+    def capped_size(self, split: RetrievalSplit, cap: int | None) -> int:
+        return capped_size(len(self.corpus), len(split.relevant_ids()), cap)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "train_pairs": len(self.train_pairs),
+            "dev_queries": len(self.dev.queries),
+            "corpus_passages": len(self.corpus),
+        }
+
+    def fingerprint_payload(self) -> Any:
+        dev = [[qid, text, sorted(self.dev.relevant[qid])] for qid, text in self.dev.queries.items()]
+        return {"train": self.train_pairs, "dev": dev, "corpus": sorted(self.corpus.items())}
+
+
+@dataclass(frozen=True)
+class _Query:
+    qid: str
+    text: str
+    positive: str | None
+    relevant_ids: tuple[str, ...]
+    where: str  # the split and row, for errors about this query
+
+
+_SCALE = {"scale": float}
+
+
+class RetrievalTask(Task[RetrievalData]):
     name = "retrieval"
+    columns = (
+        Column("query", True, "the question text"),
+        Column("positive", False, "a relevant passage text"),
+        Column("relevant_ids", False, "list of corpus ids relevant to the query (needs data.corpus)"),
+        Column("query_id", False, "a stable id of the query"),
+    )
+    losses: ClassVar[Mapping[str, LossSpec]] = {
+        "MultipleNegativesRankingLoss": LossSpec(
+            "MultipleNegativesRankingLoss", _SCALE, sentence_transformers_loss("MultipleNegativesRankingLoss")
+        ),
+        "CachedMultipleNegativesRankingLoss": LossSpec(
+            "CachedMultipleNegativesRankingLoss",
+            {**_SCALE, "mini_batch_size": int},
+            sentence_transformers_loss("CachedMultipleNegativesRankingLoss"),
+        ),
+        # The standalone class is deprecated in sentence-transformers 6; this is its documented equivalent.
+        "MultipleNegativesSymmetricRankingLoss": LossSpec(
+            "MultipleNegativesSymmetricRankingLoss",
+            _SCALE,
+            sentence_transformers_loss(
+                "MultipleNegativesRankingLoss",
+                directions=("query_to_doc", "doc_to_query"),
+                partition_mode="per_direction",
+            ),
+        ),
+    }
+    metrics = Metrics(
+        pattern=re.compile(r"(ndcg|mrr|map|recall|precision|accuracy)@[1-9][0-9]*"),
+        examples=("ndcg@10", "mrr@10", "map@100", "recall@10", "accuracy@1"),
+        default="ndcg@10",
+        table=("ndcg@10", "mrr@10"),
+    )
+    batch_sampler = "no_duplicates"
 
-    def train_dataset(self, data: StudyData) -> Any:
+    def check_config(self, config: StudyConfig) -> None:
+        super().check_config(config)
+        if "relevant_ids" in config.data.columns and config.data.corpus is None:
+            raise ValueError("data.columns.relevant_ids needs data.corpus (the passage file)")
+
+    def column_map(self, data: DataConfig) -> dict[str, str]:
+        # Without a corpus the passage text is in the row; with one, the row lists corpus ids.
+        default = "relevant_ids" if data.corpus is not None else "positive"
+        return {"query": "query", default: default, **data.columns}
+
+    def load_data(self, config: StudyConfig, include_test: bool = False) -> RetrievalData:
+        columns = self.column_map(config.data)
+        corpus = _read_corpus(config.data.corpus) if config.data.corpus is not None else None
+
+        def parse(raw: list[Row], where: str) -> list[_Query]:
+            return [_parse_query(row, i, where, columns, corpus) for i, row in enumerate(raw, 1)]
+
+        splits = carve(config.data, config.seed, parse, lambda queries: [normalize(q.text) for q in queries])
+        if corpus is None:
+            corpus = {}
+            for query in (q for split in splits.values() for q in split):
+                if query.positive is not None:
+                    corpus.setdefault(rows.text_id(query.positive), query.positive)
+        train_pairs = [
+            (q.text, passage)
+            for q in splits["train"]
+            for passage in ([q.positive] if q.positive else [corpus[d] for d in q.relevant_ids])
+        ]
+        data = RetrievalData(
+            train_pairs=sample(train_pairs, config.data.max_train_samples, config.seed),
+            dev=_evaluation_split(sample(splits["dev"], config.data.max_dev_queries, config.seed)),
+            corpus=corpus,
+            test=_evaluation_split(splits["test"]) if include_test and splits["test"] else None,
+        )
+        rows.require(data.train_pairs, "train", "training pairs")
+        rows.require(data.dev.queries, "dev", "queries")
+        return data
+
+    def with_dev_in_training(self, data: RetrievalData) -> RetrievalData:
+        dev_pairs = [
+            (text, data.corpus[cid]) for qid, text in data.dev.queries.items() for cid in sorted(data.dev.relevant[qid])
+        ]
+        return RetrievalData(data.train_pairs + dev_pairs, data.dev, data.corpus, data.test)
+
+    def train_dataset(self, data: RetrievalData) -> Any:
         from datasets import Dataset
 
-        from hpo.data import RetrievalData
-
-        assert isinstance(data, RetrievalData)
         return Dataset.from_dict(
             {"anchor": [q for q, _ in data.train_pairs], "positive": [p for _, p in data.train_pairs]}
         )
 
-    def evaluator(self, data: StudyData, config: StudyConfig, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
+    def evaluator(
+        self, data: RetrievalData, config: StudyConfig, split: Split, capped: bool
+    ) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-        from hpo.data import RetrievalData
-
-        assert isinstance(data, RetrievalData)
-        queries = data.dev if split == "dev" else data.test
-        if queries is None:
-            raise ValueError(f"the {split} split was not loaded")
+        queries = _split_of(data, split)
         cap = config.evaluation.corpus_cap if capped else None
         corpus = data.capped_corpus(queries, cap, config.seed, config.evaluation.cap_negatives)
         kind = "capped" if len(corpus) < len(data.corpus) else "full"
@@ -58,19 +210,19 @@ class RetrievalObjective(Objective):
             write_csv=False,
             main_score_function=self.score_function,
         )
-        return (
-            evaluator,
-            f"{kind} ({len(corpus)} of {len(data.corpus)} passages, {len(queries.queries)} queries)",
-        )
+        return evaluator, f"{kind} ({len(corpus)} of {len(data.corpus)} passages, {len(queries.queries)} queries)"
 
-    def caps_corpus(self, data: StudyData, config: StudyConfig, split: str) -> bool:
-        from hpo.data import RetrievalData
-
-        assert isinstance(data, RetrievalData)
-        queries = data.dev if split == "dev" else data.test
-        if queries is None or config.evaluation.corpus_cap is None:
+    def caps_corpus(self, data: RetrievalData, config: StudyConfig, split: Split) -> bool:
+        if config.evaluation.corpus_cap is None:
             return False
-        return data.capped_size(queries, config.evaluation.corpus_cap) < len(data.corpus)
+        return data.capped_size(_split_of(data, split), config.evaluation.corpus_cap) < len(data.corpus)
+
+
+def _split_of(data: RetrievalData, split: Split) -> RetrievalSplit:
+    queries = data.dev if split == "dev" else data.test
+    if queries is None:
+        raise ValueError(f"the {split} split was not loaded")
+    return queries
 
 
 def _metric_k(metric: str) -> int:
@@ -78,4 +230,67 @@ def _metric_k(metric: str) -> int:
     return int(match.group(1)) if match else 10
 
 
-OBJECTIVE = RetrievalObjective()
+def _parse_query(row: Row, index: int, where: str, columns: dict[str, str], corpus: dict[str, str] | None) -> _Query:
+    text = rows.text(row, index, where, Field.of("query", columns))
+    positive = rows.text(row, index, where, Field.of("positive", columns)) if "positive" in columns else None
+    relevant: tuple[str, ...] = ()
+    if "relevant_ids" in columns and corpus is not None:
+        relevant = _relevant_ids(row, index, where, Field.of("relevant_ids", columns), corpus)
+    if "query_id" in columns:
+        qid = rows.identifier(row, index, where, Field.of("query_id", columns))
+    else:
+        qid = rows.text_id(normalize(text))
+    return _Query(qid=qid, text=text, positive=positive, relevant_ids=relevant, where=f"{where}: row {index}")
+
+
+def _relevant_ids(row: Row, index: int, where: str, field: Field, corpus: dict[str, str]) -> tuple[str, ...]:
+    value = rows.value(row, index, where, field)
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise DataError(
+            f"{where}: row {index}: column '{field.column}' (relevant_ids) must be a non-empty list of corpus ids"
+        )
+    ids = tuple(str(v) for v in value)
+    for cid in ids:
+        if cid not in corpus:
+            raise DataError(f"{where}: row {index}: relevant id '{cid}' is not in data.corpus")
+    return ids
+
+
+def _evaluation_split(queries: list[_Query]) -> RetrievalSplit:
+    """One query per id; the same question twice (same id or none given) is one query with both answers."""
+    texts: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    qid_of: dict[str, str] = {}
+    first_row: dict[str, str] = {}
+    for q in queries:
+        qid = qid_of.setdefault(normalize(q.text), q.qid)
+        if q.qid in texts and normalize(texts[q.qid]) != normalize(q.text):
+            raise DataError(
+                f"{q.where}: query id '{q.qid}' is also the id of a different question ({first_row[q.qid]}); "
+                "query ids must be unique"
+            )
+        texts.setdefault(qid, q.text)
+        first_row.setdefault(qid, q.where.rsplit(": ", 1)[-1])
+        if q.relevant_ids:
+            relevant.setdefault(qid, set()).update(q.relevant_ids)
+        elif q.positive is not None:
+            relevant.setdefault(qid, set()).add(rows.text_id(q.positive))
+    return RetrievalSplit(texts, {k: frozenset(v) for k, v in relevant.items()})
+
+
+def _read_corpus(source: CorpusSource) -> dict[str, str]:
+    where = f"data.corpus ({source.describe()})"
+    id_field = Field("id", source.id_column, "data.corpus.id_column")
+    text_field = Field("text", source.text_column, "data.corpus.text_column")
+    corpus: dict[str, str] = {}
+    for index, row in enumerate(read_rows(source, "data.corpus"), 1):
+        cid = rows.identifier(row, index, where, id_field)
+        if cid in corpus:
+            raise DataError(f"{where}: row {index}: duplicate id '{cid}'")
+        corpus[cid] = rows.text(row, index, where, text_field)
+    return corpus
+
+
+TASK = RetrievalTask()

@@ -1,18 +1,6 @@
-"""Load a study's data once: read the splits, map columns, validate rows, carve dev/test, fingerprint.
+"""Data readers every task uses: raw rows from files, the Hub or the demo set; field readers with
+precise errors; deterministic split carving; BM25; the capped corpus; text pairs; the fingerprint.
 
-The retrieval objective needs ``query`` and either ``positive`` or ``relevant_ids`` plus a corpus;
-pair classification needs ``text1``, ``text2`` and ``label`` (0/1). The test split is loaded only
-when asked for, so nothing in a search can see it.
+Which columns a task reads, and how its rows become training and evaluation data, is the task's
+own business (:mod:`objectives`).
 """
-
-from hpo.data.loading import load_data
-from hpo.data.model import PairData, PairSplit, RetrievalData, RetrievalSplit, StudyData
-
-__all__ = [
-    "PairData",
-    "PairSplit",
-    "RetrievalData",
-    "RetrievalSplit",
-    "StudyData",
-    "load_data",
-]

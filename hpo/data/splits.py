@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from hpo.config import DataConfig, DataSource
+from hpo.data.sources import Row, read_rows
+
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -56,3 +61,36 @@ def sample(items: list[T], limit: int | None, seed: int) -> list[T]:
         return items
     keep = sorted(random.Random(seed).sample(range(len(items)), limit))
     return [items[i] for i in keep]
+
+
+def carve(
+    data: DataConfig,
+    seed: int,
+    parse: Callable[[list[Row], str], list[T]],
+    group_keys: Callable[[list[T]], list[str]],
+) -> dict[str, list[T]]:
+    """Read every configured split and carve dev/test from train where they are not given.
+
+    ``parse`` turns a split's raw rows into records (``where`` names the split in errors);
+    ``group_keys`` gives each record the key that must not cross splits (a normalized query, a
+    connected group of pairs). Training records whose key is in dev or test are dropped.
+    """
+    sources: dict[str, DataSource | None] = {"train": data.train, "dev": data.dev, "test": data.test}
+    records = {
+        name: parse(read_rows(source, f"data.{name}"), f"data.{name} ({source.describe()})")
+        for name, source in sources.items()
+        if source is not None
+    }
+    dev_fraction = data.dev_fraction if data.dev is None else 0.0
+    test_fraction = data.test_fraction if data.test is None else 0.0
+    out: dict[str, list[T]] = {"train": [], "dev": list(records.get("dev", [])), "test": list(records.get("test", []))}
+    held_out = {k for name in ("dev", "test") if name in records for k in group_keys(records[name])}
+    leaked = 0
+    for row, key in zip(records["train"], group_keys(records["train"]), strict=True):
+        if key in held_out:
+            leaked += 1
+            continue
+        out[assign(key, seed, dev_fraction, test_fraction)].append(row)
+    if leaked:
+        logger.warning("dropped %d training rows whose text also occurs in the dev or test split", leaked)
+    return out

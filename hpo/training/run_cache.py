@@ -12,15 +12,14 @@ import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
-from objectives.token_cache import TokenCache
+from hpo.training.token_cache import TokenCache
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
     from hpo.config import StudyConfig
-    from hpo.data import StudyData
-    from objectives.base import Objective
+    from objectives.task import Split, Task
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +27,18 @@ logger = logging.getLogger(__name__)
 class RunCache:
     """Base models, the training dataset, evaluators and tokens of one study's data and config."""
 
-    def __init__(self, objective: Objective, data: StudyData, config: StudyConfig) -> None:
-        self.objective = objective
+    def __init__(self, task: Task[Any], data: Any, config: StudyConfig) -> None:
+        self.task = task
         self.data = data
         self.config = config
         self._models: dict[tuple[str, str], SentenceTransformer] = {}
         self._tokens: dict[str, TokenCache] = {}
-        self._evaluators: dict[tuple[str, bool], tuple[BaseEvaluator, str]] = {}
+        self._evaluators: dict[tuple[Split, bool], tuple[BaseEvaluator, str]] = {}
         self._train_dataset: Any = None
 
     def model(self, name: str, device: str, max_seq_length: int | None) -> SentenceTransformer:
         """A fresh trainable copy of base model ``name``; its weights are read from disk once."""
-        from objectives.models import load_model
+        from hpo.training.models import load_model
 
         key = (name, device)
         if key not in self._models:
@@ -53,14 +52,14 @@ class RunCache:
 
     def train_dataset(self) -> Any:
         if self._train_dataset is None:
-            self._train_dataset = self.objective.train_dataset(self.data)
+            self._train_dataset = self.task.train_dataset(self.data)
         return self._train_dataset
 
-    def evaluator(self, split: str, capped: bool) -> tuple[BaseEvaluator, str]:
-        """The objective's evaluator on ``split`` and a description of its corpus, built once."""
+    def evaluator(self, split: Split, capped: bool) -> tuple[BaseEvaluator, str]:
+        """The task's evaluator on ``split`` and a description of its corpus, built once."""
         key = (split, capped)
         if key not in self._evaluators:
-            self._evaluators[key] = self.objective.evaluator(self.data, self.config, split, capped=capped)
+            self._evaluators[key] = self.task.evaluator(self.data, self.config, split, capped=capped)
         return self._evaluators[key]
 
     def token_stats(self) -> dict[str, int]:

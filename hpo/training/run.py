@@ -1,4 +1,4 @@
-"""One fine-tuning run with SentenceTransformerTrainer: shared by every objective, trial or final."""
+"""One fine-tuning run with SentenceTransformerTrainer: shared by every task, in a trial or for the final model."""
 
 from __future__ import annotations
 
@@ -8,27 +8,27 @@ import resource
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from objectives.base import Objective, Pruned, Reporter, RunResult
-from objectives.document_memo import DocumentMemo
-from objectives.models import best_device, device_description
-from objectives.precision import Precision, best_precision, inference_autocast
-from objectives.run_cache import RunCache
-from objectives.stopwatch import Stopwatch
+from hpo.training.document_memo import DocumentMemo
+from hpo.training.models import best_device, device_description
+from hpo.training.precision import Precision, best_precision, inference_autocast
+from hpo.training.result import Pruned, Reporter, RunResult
+from hpo.training.run_cache import RunCache
+from hpo.training.stopwatch import Stopwatch
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from hpo.config import StudyConfig
-    from hpo.data import StudyData
     from hpo.space import TrainingParams
+    from objectives.task import Task
 
 logger = logging.getLogger(__name__)
 
 
 def run_training(
-    objective: Objective,
+    task: Task[Any],
     params: TrainingParams,
-    data: StudyData,
+    data: Any,
     config: StudyConfig,
     reporter: Reporter,
     keep_model: bool = False,
@@ -46,9 +46,9 @@ def run_training(
     from transformers import PrinterCallback, ProgressCallback
 
     from hpo.errors import TrialError
-    from objectives.pruning import SampleScheduleCallback
+    from hpo.training.schedule import SampleScheduleCallback
 
-    cache = cache or RunCache(objective, data, config)
+    cache = cache or RunCache(task, data, config)
     clock = Stopwatch()
     torch.manual_seed(config.seed)
     device = best_device()
@@ -60,10 +60,10 @@ def run_training(
     with clock("setup"):
         intermediate, intermediate_corpus = cache.evaluator("dev", capped=True)
         # The final evaluation is the last intermediate one unless it scores on a larger corpus.
-        final_capped = config.evaluation.final_corpus == "capped" or not objective.caps_corpus(data, config, "dev")
+        final_capped = config.evaluation.final_corpus == "capped" or not task.caps_corpus(data, config, "dev")
         callback = SampleScheduleCallback(
             evaluate=lambda m: evaluate(intermediate, m, device, precision),
-            select=lambda metrics: float(metrics[objective.metric_key(metrics, config.metric_name)]),
+            select=lambda metrics: float(metrics[task.metric_key(metrics, config.metric_name)]),
             reporter=reporter,
             every_samples=config.evaluation.every_samples,
             samples_per_step=params.batch_size,
@@ -71,13 +71,13 @@ def run_training(
         )
     with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
         with clock("setup"):
-            args = _arguments(output_dir, params, config, objective.batch_sampler(), device, precision)
+            args = _arguments(output_dir, params, config, task.batch_sampler, device, precision)
             trainer_class = SentenceTransformerTrainer if keep_model else _trial_trainer_class()
             trainer = trainer_class(
                 model=model,
                 args=args,
                 train_dataset=cache.train_dataset(),
-                loss=objective.loss(model, params),
+                loss=task.loss(model, params),
                 callbacks=[callback],
             )
             # Results go to stdout and logs through logging: drop the Trainer's print/tqdm callbacks.
@@ -109,7 +109,7 @@ def run_training(
         else:
             with clock("evaluate_final"):
                 metrics = evaluate(final, model, device, precision)
-    key = objective.metric_key(metrics, config.metric_name)
+    key = task.metric_key(metrics, config.metric_name)
     memory, kind = _peak_memory(device)
     train_seconds = clock.seconds["train"]
     result = RunResult(

@@ -15,7 +15,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from objectives.base import Reporter
+from hpo.training.result import Reporter
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,39 @@
+"""The names of everything hpo stores in an Optuna study: study and trial attributes, in one place.
+
+The study is a normal Optuna study that other tools read (optuna-dashboard, notebooks) and may
+write. Keeping the names here makes the stored record one documented schema.
+"""
+
+from __future__ import annotations
+
+# Study user attributes.
+CONFIG = "hpo_config"  # the validated study config, as JSON
+FINGERPRINT = "hpo_data_fingerprint"  # sha256 of the training and dev data
+DATA_SUMMARY = "hpo_data_summary"  # row counts of the loaded data
+VERSION = "hpo_version"  # the hpo version that created the study
+BASELINES = "hpo_baselines"  # zero-shot scores of the candidate base models
+COMPLETE = "hpo_complete"  # set last by create-study: a study without it is half-created
+
+# Trial user attributes.
+TRAINING = "training"  # the resolved hyperparameters of the run
+FAIL_REASON = "fail_reason"
+WARM_START = "warm_start"  # a queued known recipe
+REPLACES_TRIAL = "replaces_trial"  # the number of the failed trial this one stands in for
+WALL_SECONDS = "wall_seconds"
+PRUNED_AT_SAMPLES = "pruned_at_samples"
+INTERMEDIATE_CORPUS = "intermediate_corpus"
+EVAL_CORPUS = "eval_corpus"
+SECONDS = "seconds"  # per-phase timings
+METRICS = "metrics"
+METRIC_KEY = "metric_key"
+SAMPLES_SEEN = "samples_seen"
+TRAIN_SECONDS = "train_seconds"
+EVAL_SECONDS = "eval_seconds"
+TRAIN_SAMPLES_PER_SECOND = "train_samples_per_second"
+PEAK_MEMORY_MB = "peak_memory_mb"
+MEMORY_KIND = "memory_kind"  # what peak_memory_mb measured: CUDA allocations or the process RSS
+DEVICE = "device"  # e.g. "cuda:0 (NVIDIA H100), bf16"
+
+# Trial system attributes.
+CLAIMED = "hpo_claimed"  # taken from the queue by an hpo worker, which keeps its heartbeat
+HEARTBEAT = "hpo_heartbeat"  # the heartbeat of a trial run through the gRPC proxy (no heartbeat table)

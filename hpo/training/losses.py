@@ -1,0 +1,38 @@
+"""A loss a config may name: its keyword parameters and how to build it.
+
+Each task lists its losses as :class:`LossSpec` values (a fixed registry): a config names one of
+them, never an importable path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from torch import nn
+
+LossBuilder = Callable[["SentenceTransformer", Mapping[str, Any]], "nn.Module"]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss: the types of the keyword parameters a search space may set, and its builder."""
+
+    name: str
+    params: Mapping[str, type]
+    build: LossBuilder
+
+
+def sentence_transformers_loss(class_name: str, **fixed: Any) -> LossBuilder:
+    """A builder of sentence-transformers' loss ``class_name``, with ``fixed`` keyword arguments added."""
+
+    def build(model: SentenceTransformer, params: Mapping[str, Any]) -> nn.Module:
+        from sentence_transformers.sentence_transformer import losses
+
+        loss: nn.Module = getattr(losses, class_name)(model, **fixed, **params)
+        return loss
+
+    return build

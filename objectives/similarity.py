@@ -1,0 +1,115 @@
+"""Similarity scoring: train on text pairs with a graded score; score with Spearman and Pearson.
+
+Inputs:
+
+====== ======== ==========================================================
+role   required what it holds
+====== ======== ==========================================================
+text1  yes      the first text of the pair
+text2  yes      the second text of the pair
+score  yes      how similar the texts are, a number in [0, 1] (1: same meaning)
+====== ======== ==========================================================
+
+Each role reads the column of the same name unless ``data.columns`` maps it. Pairs that share a
+text stay in one split. Rescale other ranges (e.g. STS's 0-5) to [0, 1] before use.
+
+Losses: CoSENTLoss (``scale``), AnglELoss (``scale``), CosineSimilarityLoss (no parameters).
+Evaluator: sentence-transformers' EmbeddingSimilarityEvaluator on cosine similarity; metrics
+``spearman`` (default) and ``pearson``, the correlation of the model's similarities with the
+scores.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hpo.config import StudyConfig
+from hpo.data import rows
+from hpo.data.pairs import PairData, load_pair_splits
+from hpo.data.rows import Field
+from hpo.data.sources import Row
+from hpo.errors import DataError
+from hpo.training.losses import LossSpec, sentence_transformers_loss
+from objectives.task import Column, Metrics, Split, Task
+
+if TYPE_CHECKING:
+    from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+_SCALE = {"scale": float}
+
+
+class SimilarityTask(Task[PairData]):
+    name = "similarity"
+    columns = (
+        Column("text1", True, "first text of the pair"),
+        Column("text2", True, "second text of the pair"),
+        Column("score", True, "similarity of the two texts, in [0, 1]"),
+    )
+    losses: ClassVar[Mapping[str, LossSpec]] = {
+        "CoSENTLoss": LossSpec("CoSENTLoss", _SCALE, sentence_transformers_loss("CoSENTLoss")),
+        "AnglELoss": LossSpec("AnglELoss", _SCALE, sentence_transformers_loss("AnglELoss")),
+        "CosineSimilarityLoss": LossSpec(
+            "CosineSimilarityLoss", {}, sentence_transformers_loss("CosineSimilarityLoss")
+        ),
+    }
+    metrics = Metrics(
+        pattern=re.compile(r"spearman|pearson"),
+        examples=("spearman", "pearson"),
+        default="spearman",
+        table=("spearman", "pearson"),
+    )
+
+    def load_data(self, config: StudyConfig, include_test: bool = False) -> PairData:
+        train, dev, test = load_pair_splits(config, self.column_map(config.data), "score", _score, include_test)
+        for name, split in (("train", train), ("dev", dev)):
+            if len(set(split.labels)) < 2:
+                raise DataError(f"data.{name}: all {len(split)} pairs have score {split.labels[0]}; scores must vary")
+        return PairData(train, dev, test)
+
+    def with_dev_in_training(self, data: PairData) -> PairData:
+        return PairData(data.train + data.dev, data.dev, data.test)
+
+    def train_dataset(self, data: PairData) -> Any:
+        from datasets import Dataset
+
+        return Dataset.from_dict(
+            {"sentence1": data.train.text1, "sentence2": data.train.text2, "score": data.train.labels}
+        )
+
+    def evaluator(self, data: PairData, config: StudyConfig, split: Split, capped: bool) -> tuple[BaseEvaluator, str]:
+        from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+        pairs = data.evaluation_split(split)
+        evaluator = EmbeddingSimilarityEvaluator(
+            sentences1=pairs.text1,
+            sentences2=pairs.text2,
+            scores=pairs.labels,
+            batch_size=config.evaluation.batch_size,
+            main_similarity=self.score_function,
+            similarity_fn_names=[self.score_function],
+            name=split,
+            write_csv=False,
+        )
+        return evaluator, f"{len(pairs)} {split} pairs"
+
+    def metric_key(self, metrics: Mapping[str, float], metric: str) -> str:
+        """EmbeddingSimilarityEvaluator names its keys ``<split>_<metric>_<score function>``."""
+        matches = [k for k in metrics if k.endswith(f"_{metric}_{self.score_function}")]
+        if len(matches) != 1:
+            raise KeyError(f"metric '{metric}' not among the evaluator's keys: {sorted(metrics)}")
+        return matches[0]
+
+
+def _score(row: Row, index: int, where: str, field: Field) -> float:
+    value = rows.value(row, index, where, field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0 or math.isnan(value):
+        raise DataError(
+            f"{where}: row {index}: column '{field.column}' (score) must be a number in [0, 1], got {value!r}"
+        )
+    return float(value)
+
+
+TASK = SimilarityTask()
