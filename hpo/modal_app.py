@@ -4,8 +4,8 @@ Each container runs the same worker loop as ``hpo worker`` against the study's P
 comes from a ``modal.Secret`` (key ``HPO_STORAGE``, optionally ``HF_TOKEN``). A ``modal.Volume``
 caches model weights and datasets between containers. The study's local data files and model
 folders are mounted at the paths the study names. A preempted container (SIGINT, then SIGKILL 30 s
-later) abandons its trial within :data:`STOP_GRACE_SECONDS` and exits with an error while the
-study has trials left, so that Modal starts it again; the abandoned trial goes back to the queue.
+later) finishes its trial or abandons it after :data:`STOP_GRACE_SECONDS` (it goes back to the
+queue), then exits with an error while the study has trials left, so that Modal starts it again.
 
 The app is built per launch (its image carries that study's files): launch it with ``hpo modal``,
 which runs the checks first. There is no ``modal run`` entrypoint.
@@ -277,7 +277,13 @@ def launch(
 
     calls: list[Any] = []
     try:
-        with modal_errors(worker.settings), modal.enable_output(), worker.app.run(detach=request.detach):
+        # Modal streams the containers' logs to stdout: send them to stderr, stdout is for results.
+        with (
+            modal_errors(worker.settings),
+            contextlib.redirect_stdout(sys.stderr),
+            modal.enable_output(),
+            worker.app.run(detach=request.detach),
+        ):
             try:
                 for _ in range(request.containers):
                     calls.append(

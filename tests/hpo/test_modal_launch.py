@@ -61,6 +61,7 @@ class FakeModal:
         self.detach = detach
         if self.run_error is not None:
             raise self.run_error
+        print("modal: app running")  # as Modal streams container logs: to stdout
         yield
 
     def spawn(self, *args: Any) -> FakeCall:
@@ -92,7 +93,7 @@ def file_study(tmp_path: Path) -> str:
 
 def test_launch_waits_for_every_container_and_prints_their_results(fake_modal: FakeModal, file_study: str) -> None:
     result = invoke("modal", "--study", "files", "--storage", file_study, "--containers", "2", "--n-trials", "3")
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, "modal: app running\n")  # logs to stderr, results to stdout
     assert result.stdout == (
         "container 0: {'COMPLETE': 2} (study budget done)\ncontainer 1: {'COMPLETE': 2} (study budget done)\n"
     )
@@ -120,7 +121,7 @@ def test_a_failed_container_is_reported_and_the_others_still_waited_for(fake_mod
         "container 1: failed: study 'files' exists with a different config\n"
         "container 2: {'COMPLETE': 2} (study budget done)\n"
     )
-    assert (result.exit_code, result.stderr) == (1, "error: 2 of 3 containers failed (see above)\n")
+    assert (result.exit_code, result.stderr) == (1, "modal: app running\nerror: 2 of 3 containers failed (see above)\n")
 
 
 def test_progress_polls_that_fail_do_not_end_the_launch(
@@ -191,6 +192,7 @@ def test_ctrl_c_stops_the_containers_with_one_line(fake_modal: FakeModal, file_s
     result = invoke("modal", "--study", "files", "--storage", file_study, "--containers", "2")
     assert (result.exit_code, result.stdout) == (130, "")
     assert result.stderr == (
+        "modal: app running\n"
         "error: interrupted: asked Modal to stop 2 containers; the next worker re-queues the trials they "
         "were running once their heartbeats are stale\n"
     )
