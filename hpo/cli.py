@@ -356,12 +356,20 @@ def report_command(study_name: str, storage: str | None, output: Path, top: int)
 @study_option
 @storage_option
 @click.option("--containers", default=1, show_default=True, type=click.IntRange(min=1), help="Workers to start.")
-@click.option("--gpu", default="A10G", show_default=True, help="Modal GPU type, e.g. T4, A10G, A100, H100.")
+@click.option("--gpu", default="A10G", show_default=True, help="Modal GPU type, e.g. T4, L4, A10G, A100, H100.")
+@click.option("--cpu", default=4.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="CPU cores.")
+@click.option("--memory", default=16384, show_default=True, type=click.IntRange(min=1), help="Memory in MiB.")
 @click.option("--n-trials", type=click.IntRange(min=1), help="At most this many trials per container.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Per container: start no trial after S s.")
-@click.option("--container-timeout", default=24 * 3600, show_default=True, type=click.IntRange(min=60))
 @click.option(
-    "--retries", default=3, show_default=True, type=click.IntRange(min=0), help="Restarts of a lost container."
+    "--container-timeout", default=24 * 3600, show_default=True, type=int, help="Modal's limit on one container (s)."
+)
+@click.option(
+    "--retries",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Re-runs of a container that crashed (0 to 10); not config errors; preemption restarts are Modal's own.",
 )
 @click.option("--detach", is_flag=True, help="Return at once; the containers keep running.")
 def modal_command(
@@ -369,6 +377,8 @@ def modal_command(
     storage: str | None,
     containers: int,
     gpu: str,
+    cpu: float,
+    memory: int,
     n_trials: int | None,
     timeout: float | None,
     container_timeout: int,
@@ -376,16 +386,20 @@ def modal_command(
     detach: bool,
 ) -> None:
     """Run workers of a study in Modal containers; wait until the study's budget is done."""
-    from hpo.cloud import check_modal_ready, run_on_modal
+    from hpo.cloud import check_results, prepare_launch, run_on_modal
+    from hpo.modal_app import LaunchRequest, ModalSettings
 
-    url = _storage_url(storage)
-    check_modal_ready(url, study_name)
+    settings = ModalSettings(gpu=gpu, timeout=container_timeout, retries=retries, cpu=cpu, memory=memory)
+    request = prepare_launch(
+        LaunchRequest(_storage_url(storage), study_name, containers, settings, n_trials, timeout, detach)
+    )
     _quiet_libraries()
-    results = run_on_modal(url, study_name, containers, gpu, n_trials, timeout, container_timeout, retries, detach)
+    results = run_on_modal(request)
     if detach:
         click.echo(f"{containers} containers started on study {study_name} (detached)")
     for number, result in enumerate(results):
-        click.echo(f"container {number}: {result['states']} ({result['stopped_because']})")
+        click.echo(f"container {number}: {result.describe()}")
+    check_results(results)
 
 
 def main() -> None:

@@ -1,74 +1,85 @@
-"""``hpo modal``: checks that must pass before anything is launched, and the launch itself.
+"""``hpo modal``: the checks that must pass before anything starts, the launch, and its progress log.
 
-Modal itself is imported only by :mod:`hpo.modal_app`, and only once these checks passed.
+Modal itself is imported only inside :mod:`hpo.modal_app`'s functions, once the cheap checks passed.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from typing import Any
+from dataclasses import replace
 
-from hpo.errors import UsageError
-from hpo.storage import StorageUrl, open_storage
+from hpo.cloud_reach import check_local_data, check_reachable_from_cloud, files_to_carry
+from hpo.errors import HpoError, UsageError
+from hpo.modal_app import ContainerResult, LaunchRequest, build_worker, has_token, launch, modal_errors
+from hpo.storage import Storage, StorageUrl, open_storage
 
 logger = logging.getLogger(__name__)
 
-
-def check_reachable_from_cloud(url: StorageUrl) -> None:
-    """Raise unless a container elsewhere could reach this storage (no SQLite file, no localhost)."""
-    if url.is_sqlite:
-        raise UsageError(
-            f"storage URL '{url}' is a local SQLite file that a cloud container cannot reach; "
-            "use a Postgres URL reachable from the internet (managed, or tunnelled)"
-        )
-    if url.is_loopback:
-        raise UsageError(
-            f"storage host '{url.host or 'localhost'}' in '{url}' is this machine, which a cloud container cannot "
-            "reach; use a Postgres reachable from the internet (managed, or tunnelled)"
-        )
+POLL_SECONDS = 15.0
 
 
-def check_modal_ready(storage_url: StorageUrl, study_name: str) -> None:
-    """One-line errors for: a storage containers cannot reach, no ``[modal]`` extra, no token, no study."""
-    check_reachable_from_cloud(storage_url)
+def prepare_launch(request: LaunchRequest) -> LaunchRequest:
+    """Every check that can fail before anything starts; the request with the local files to carry.
+
+    One-line errors for: a storage containers cannot reach, no ``[modal]`` extra, no token, no
+    study, data a container cannot get (the built-in demo data, missing or changed local files).
+    """
+    check_reachable_from_cloud(request.storage_url)
     if importlib.util.find_spec("modal") is None:
         raise UsageError("Modal support is not installed: pip install 'hpo[modal]'")
-    from hpo.modal_app import has_token
-
     if not has_token():
         raise UsageError("no Modal token: run 'modal token new' (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)")
     from hpo.study import load_stored_study
 
-    load_stored_study(open_storage(storage_url), study_name)
+    stored = load_stored_study(open_storage(request.storage_url), request.study_name)
+    carry = files_to_carry(stored.config)
+    check_local_data(stored)
+    return replace(request, settings=replace(request.settings, carry=carry))
 
 
-def run_on_modal(
-    storage_url: StorageUrl,
-    study_name: str,
-    containers: int,
-    gpu: str,
-    n_trials: int | None,
-    timeout: float | None,
-    container_timeout: int,
-    retries: int,
-    detach: bool,
-) -> list[dict[str, Any]]:
+def run_on_modal(request: LaunchRequest, poll_seconds: float = POLL_SECONDS) -> list[ContainerResult]:
     """Launch the containers and, unless detached, log the study's progress until they all return."""
-    from hpo.modal_app import ModalSettings, build_worker, launch
-    from hpo.study import load_stored_study
-    from hpo.summary import study_status
+    with modal_errors(request.settings):  # e.g. a GPU count Modal cannot parse
+        worker = build_worker(request.settings)
+    results = launch(
+        worker, request, on_progress=ProgressLog(request.storage_url, request.study_name), poll_seconds=poll_seconds
+    )
+    return [replace(r, error=request.storage_url.scrub(r.error)) if r.error else r for r in results]
 
-    worker = build_worker(ModalSettings(gpu=gpu, timeout=container_timeout, retries=retries))
 
-    def progress() -> None:
-        status = study_status(load_stored_study(open_storage(storage_url), study_name))
+def check_results(results: list[ContainerResult]) -> None:
+    """Raise when a container failed, after its line was printed."""
+    failed = sum(1 for r in results if r.error)
+    if failed:
+        raise HpoError(f"{failed} of {len(results)} containers failed (see above)")
+
+
+class ProgressLog:
+    """Logs the study's trial counts and best value. Opens the storage once; a failed poll is
+    logged and skipped, never raised: monitoring must not stop the containers."""
+
+    def __init__(self, storage_url: StorageUrl, study_name: str) -> None:
+        self.storage_url = storage_url
+        self.study_name = study_name
+        self._storage: Storage | None = None
+
+    def __call__(self) -> None:
+        from hpo.study import load_stored_study
+        from hpo.summary import study_status
+
+        try:
+            if self._storage is None:
+                self._storage = open_storage(self.storage_url)
+            status = study_status(load_stored_study(self._storage, self.study_name))
+        except Exception as exc:  # a storage blip: the containers keep running, the next poll retries
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            logger.warning("progress poll failed (the containers go on): %s", self.storage_url.scrub(reason))
+            return
         best = status["best"]
         logger.info(
             "%s: %s; best %s",
-            study_name,
+            self.study_name,
             ", ".join(f"{n} {s.lower()}" for s, n in status["states"].items()),
             "-" if best is None else f"{best['value']:.4f} (trial {best['trial']})",
         )
-
-    return launch(worker, study_name, containers, n_trials, timeout, detach, on_progress=progress)

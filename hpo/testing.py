@@ -5,6 +5,7 @@ vocabulary), for tests and smoke benchmarks: builds in about a second, trains on
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hpo.data.demo import stdlib_docstring_rows
 
@@ -25,7 +26,7 @@ def build_tiny_model(directory: Path) -> Path:
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=2000, special_tokens=special))
-    fast = PreTrainedTokenizerFast(
+    fast: Any = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer,
         unk_token="[UNK]",
         pad_token="[PAD]",

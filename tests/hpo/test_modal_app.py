@@ -1,73 +1,109 @@
-"""Modal workers without network or token: the app is built from the arguments, and the worker
-function's ``.local()`` runs real trials. Never set a fake token here: the client then waits a minute."""
+"""Modal workers without network or token: the app is built from the settings, and the worker
+function's ``.local()`` runs real trials, stops as Modal's preemption asks, and reports config errors.
+Never set a fake token here: the client then waits a minute."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hpo.errors import UsageError
+from hpo.storage import redact
 from tests.conftest import retrieval_config, write_config
 from tests.hpo.test_cli import invoke
 
 modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
 
-
-@pytest.fixture
-def no_modal_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
-    monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
-    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
-    from modal.config import config
-
-    monkeypatch.setattr(config, "get", lambda key, profile=None, use_env=True: None)
+pytestmark = pytest.mark.filterwarnings("ignore:The worker function is executing locally:UserWarning")
 
 
-def test_app_is_built_from_the_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from hpo import modal_app
+    from hpo.modal_app import ModalSettings
 
-    recorded: dict[str, Any] = {}
-    original = modal.App.function
+    recorded: dict[str, Any] = {"pip": [], "env": {}, "files": []}
+    function, pip_install, env = modal.App.function, modal.Image.pip_install, modal.Image.env
+    add_local_file = modal.Image.add_local_file
 
-    def record(self: modal.App, **kwargs: Any) -> Any:
+    def record_function(self: Any, **kwargs: Any) -> Any:
         recorded.update(kwargs)
-        return original(self, **kwargs)
+        return function(self, **kwargs)
 
-    monkeypatch.setattr(modal.App, "function", record)
-    worker = modal_app.build_worker(modal_app.ModalSettings(gpu="H100", timeout=7200, retries=5))
+    def record_pip(self: Any, *packages: str, **kwargs: Any) -> Any:
+        recorded["pip"].extend(packages)
+        return pip_install(self, *packages, **kwargs)
+
+    def record_env(self: Any, values: dict[str, str]) -> Any:
+        recorded["env"].update(values)
+        return env(self, values)
+
+    def record_file(self: Any, local: str, remote: str, **kwargs: Any) -> Any:
+        recorded["files"].append((local, remote))
+        return add_local_file(self, local, remote, **kwargs)
+
+    monkeypatch.setattr(modal.App, "function", record_function)
+    monkeypatch.setattr(modal.Image, "pip_install", record_pip)
+    monkeypatch.setattr(modal.Image, "env", record_env)
+    monkeypatch.setattr(modal.Image, "add_local_file", record_file)
+    train = tmp_path / "train.jsonl"
+    train.write_text("{}\n")
+    settings = ModalSettings(gpu="H100", timeout=7200, retries=5, cpu=8.0, memory=32768, carry=(str(train),))
+    worker = modal_app.build_worker(settings)
+
     assert worker.app.name == "hpo"
-    assert recorded["gpu"] == "H100" and recorded["timeout"] == 7200
+    assert (recorded["gpu"], recorded["cpu"], recorded["memory"], recorded["timeout"]) == ("H100", 8.0, 32768, 7200)
     assert recorded["retries"].max_retries == 5
     assert recorded["secrets"] == [worker.secret] and recorded["volumes"] == {"/cache": worker.volume}
     assert worker.function._spec_.gpus == "H100"
+    assert recorded["pip"][0] == "torch==2.13.0"
+    assert [p for p in recorded["pip"] if p.startswith("torch")] == ["torch==2.13.0"]
+    assert not any("extra" in p or p.startswith(("modal", "pytest")) for p in recorded["pip"])
+    assert {"HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"} <= set(recorded["env"])
+    assert recorded["env"]["HF_HOME"] == "/cache/huggingface"
+    assert recorded["files"] == [(str(train), str(train))]  # the study's path, as the stored config names it
 
 
-def test_cli_arguments_reach_the_modal_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpo import cloud, modal_app
+def test_image_requirements_come_from_the_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpo.modal_app import image_requirements
 
-    launched: dict[str, Any] = {}
+    requires = ["torch>=2.4", 'numpy<3; python_version < "3.12"', 'modal<2,>=1.6; extra == "modal"', "optuna<6,>=5"]
+    monkeypatch.setattr(importlib.metadata, "requires", lambda name: requires if name == "hpo" else None)
+    assert image_requirements() == ["torch==2.13.0", 'numpy<3; python_version < "3.12"', "optuna<6,>=5"]
 
-    def fake_launch(worker: modal_app.ModalWorker, study: str, containers: int, *args: Any, **kwargs: Any) -> list[Any]:
-        launched.update(settings=worker.settings, study=study, containers=containers, args=args)
-        return []
+    def missing(name: str) -> None:
+        raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(modal_app, "launch", fake_launch)
-    cloud.run_on_modal("postgresql+psycopg2://u:p@db.example.com/hpo", "s", 8, "A100", 3, 60.0, 3600, 2, True)
-    assert launched["settings"] == modal_app.ModalSettings(gpu="A100", timeout=3600, retries=2)
-    assert (launched["study"], launched["containers"], launched["args"]) == ("s", 8, (3, 60.0, True))
+    monkeypatch.setattr(importlib.metadata, "requires", missing)
+    with pytest.raises(UsageError) as error:
+        image_requirements()
+    assert str(error.value) == (
+        "hpo is not installed as a package, so its dependencies are unknown: pip install -e '.[modal]'"
+    )
+
+
+def _create(storage: str, tmp_path: Path, tiny_model: str, n_trials: int) -> None:
+    config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": n_trials}))
+    assert invoke("create-study", "--config", str(config), "--storage", storage).exit_code == 0
+
+
+def _local(storage: str, monkeypatch: pytest.MonkeyPatch, study: str = "tiny-retrieval") -> dict[str, Any]:
+    from hpo.modal_app import ModalSettings, build_worker
+
+    monkeypatch.setenv("HPO_STORAGE", storage)  # what the modal.Secret provides in a container
+    result: dict[str, Any] = build_worker(ModalSettings()).function.local(study, redact(storage))
+    return result
 
 
 def _local_run(storage: str, tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpo.modal_app import ModalSettings, build_worker
-
-    config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 2}))
-    assert invoke("create-study", "--config", str(config), "--storage", storage).exit_code == 0
-    monkeypatch.setenv("HPO_STORAGE", storage)  # what the modal.Secret provides in a container
-    worker = build_worker(ModalSettings())
-    result = worker.function.local("tiny-retrieval")
+    _create(storage, tmp_path, tiny_model, n_trials=2)
+    result = _local(storage, monkeypatch)
     assert sum(result["states"].values()) == 2
-    assert result["stopped_because"] == "study budget done"
+    assert (result["stopped_because"], result["error"]) == ("study budget done", None)
 
 
 def test_worker_function_runs_locally_on_sqlite(
@@ -83,35 +119,86 @@ def test_worker_function_runs_locally_on_postgres(
     _local_run(postgres_url, tmp_path, tiny_model, monkeypatch)
 
 
-@pytest.mark.parametrize(
-    ("storage", "message"),
-    [
-        (
-            "sqlite:///hpo.db",
-            "error: storage URL 'sqlite:///hpo.db' is a local SQLite file that a cloud container cannot reach; "
-            "use a Postgres URL reachable from the internet (managed, or tunnelled)\n",
-        ),
-        (
-            "postgresql+psycopg2://hpo:secret@localhost:5432/hpo",
-            "error: storage host 'localhost' in 'postgresql+psycopg2://hpo:***@localhost:5432/hpo' is this machine, "
-            "which a cloud container cannot reach; "
-            "use a Postgres reachable from the internet (managed, or tunnelled)\n",
-        ),
-        (
-            "postgresql+psycopg2://hpo:secret@db.example.com:5432/hpo",
-            "error: no Modal token: run 'modal token new' (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)\n",
-        ),
-    ],
-)
-def test_launch_refuses_before_anything_starts(no_modal_token: None, storage: str, message: str) -> None:
-    result = invoke("modal", "--study", "s", "--storage", storage, "--containers", "2")
-    assert (result.exit_code, result.stderr) == (2, message)
+def _signal_after_each_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modal's preemption signal, landing between two trials."""
+    from hpo import worker
+
+    real = worker.run_trial
+
+    def run_then_signal(ctx: Any, trial_id: int) -> str:
+        state = real(ctx, trial_id)
+        signal.raise_signal(signal.SIGINT)
+        return state
+
+    monkeypatch.setattr(worker, "run_trial", run_then_signal)
 
 
-def test_missing_modal_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
+def test_stop_signal_between_trials_with_budget_left_raises_for_a_restart(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpo.modal_app import ContainerStoppedError
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "modal" else real(name, *a))
-    result = invoke("modal", "--study", "s", "--storage", "postgresql+psycopg2://u:p@db.example.com/hpo")
-    assert (result.exit_code, result.stderr) == (2, "error: Modal support is not installed: pip install 'hpo[modal]'\n")
+    storage = f"sqlite:///{tmp_path}/s.db"
+    _create(storage, tmp_path, tiny_model, n_trials=2)
+    _signal_after_each_trial(monkeypatch)
+    with pytest.raises(ContainerStoppedError) as stopped:
+        _local(storage, monkeypatch)
+    assert str(stopped.value) == (
+        "stop signal with trials of study 'tiny-retrieval' left (1 waiting or running); "
+        "exiting with an error so that Modal starts this container again"
+    )
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_stop_signal_after_the_last_trial_returns_normally(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = f"sqlite:///{tmp_path}/s.db"
+    _create(storage, tmp_path, tiny_model, n_trials=1)
+    _signal_after_each_trial(monkeypatch)
+    result = _local(storage, monkeypatch)
+    assert (result["states"], result["stopped_because"], result["error"]) == ({"COMPLETE": 1}, "stop signal", None)
+
+
+def test_trial_still_running_after_the_stop_grace_is_abandoned_and_raises(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpo import modal_app, worker
+
+    assert modal_app.STOP_GRACE_SECONDS < 30  # Modal kills the container 30 s after its SIGINT
+    storage = f"sqlite:///{tmp_path}/s.db"
+    _create(storage, tmp_path, tiny_model, n_trials=2)
+    monkeypatch.setattr(modal_app, "STOP_GRACE_SECONDS", 0.2)
+
+    def preempted_mid_trial(ctx: Any, trial_id: int) -> str:
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(30)  # a long trial: the grace ends it
+        return "COMPLETE"
+
+    monkeypatch.setattr(worker, "run_trial", preempted_mid_trial)
+    started = time.monotonic()
+    with pytest.raises(modal_app.ContainerStoppedError) as stopped:
+        _local(storage, monkeypatch)
+    assert time.monotonic() - started < 20
+    assert str(stopped.value) == (
+        "stopped (the stop grace of 0.2 s passed) with trials of study 'tiny-retrieval' left; "
+        "exiting with an error so that Modal starts this container again"
+    )
+
+
+def test_config_errors_are_returned_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = f"sqlite:///{tmp_path}/s.db"
+    result = _local(storage, monkeypatch, study="nope")
+    assert result == {"states": {}, "stopped_because": "", "error": f"study 'nope' not found in {storage}"}
+
+
+def test_secret_naming_another_database_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpo.modal_app import ModalSettings, build_worker
+
+    monkeypatch.setenv("HPO_STORAGE", f"sqlite:///{tmp_path}/other.db")
+    checked = "postgresql+psycopg2://hpo:***@db.example.com:5432/hpo"
+    result = build_worker(ModalSettings()).function.local("s", checked)
+    assert result["error"] == (
+        f"the Modal secret's HPO_STORAGE is 'sqlite:///{tmp_path}/other.db', but the study was checked on "
+        f"'{checked}'; point both at the same database (modal secret create --force hpo-storage HPO_STORAGE=...)"
+    )
