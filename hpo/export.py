@@ -24,6 +24,7 @@ from hpo.errors import ConfigError, StudyError, UsageError
 from hpo.schema import Strict
 from hpo.space import TrainingParams
 from hpo.study import StoredStudy
+from hpo.yaml_file import read_yaml_file
 
 if TYPE_CHECKING:
     import optuna
@@ -163,14 +164,9 @@ def read_best_file(path: Path) -> tuple[ExportedBest, StudyConfig]:
     """Read an exported (or hand-edited) best-trial YAML; one-line errors name the file and key."""
     from objectives.registry import get_task
 
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not an exported best trial") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not an exported best trial")
+    raw = read_yaml_file(path, what="file")
     missing = [k for k in ("config", "training") if not isinstance(raw, dict) or k not in raw]
     if missing:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""Read a YAML file strictly: UTF-8, no duplicate or merge keys, and only true/false as booleans.
+"""Read a YAML file strictly: UTF-8, no duplicate or merge keys, YAML 1.2's booleans and numbers.
 
 Study configs and exported best-trial files are read with :func:`read_yaml_file`; every problem
 becomes a one-line :class:`~hpo.errors.ConfigError` that names the file and the place.
@@ -16,6 +16,14 @@ import yaml
 from hpo.errors import ConfigError
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# YAML 1.2's core schema: 1e-5 is a float (a string to YAML 1.1), 010 is ten (eight to YAML 1.1),
+# 1:30 is a string (90 to YAML 1.1).
+_INT_12 = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_12 = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _VALUE_TAG = "tag:yaml.org,2002:value"  # a plain `=` key; SafeLoader turns it into the string '='
 
@@ -24,15 +32,24 @@ class _RefusedError(yaml.YAMLError):
     """Valid YAML that this reader refuses; the message is ready to follow the file name."""
 
 
-def _resolvers_without_yaml11_bools() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
-    """SafeLoader's implicit resolvers with only true/false (any case) resolving to booleans."""
+def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """SafeLoader's implicit resolvers with YAML 1.2's booleans (true/false, any case) and numbers."""
     resolvers = {
-        first: [(tag, regexp) for tag, regexp in entries if tag != _BOOL_TAG]
+        first: [(tag, regexp) for tag, regexp in entries if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)]
         for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     for first in "tTfF":
         resolvers.setdefault(first, []).append((_BOOL_TAG, re.compile(r"^(?:true|false)$", re.IGNORECASE)))
+    for first in "-+0123456789.":
+        resolvers.setdefault(first, []).extend([(_INT_TAG, _INT_12), (_FLOAT_TAG, _FLOAT_12)])
     return resolvers
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    value = str(loader.construct_scalar(node))
+    if value.startswith("0o"):
+        return int(value[2:], 8)
+    return int(value, 16) if value.startswith("0x") else int(value, 10)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -40,7 +57,7 @@ class _StrictLoader(yaml.SafeLoader):
 
     # YAML 1.1 reads yes/no/on/off/y/n as booleans, so `epochs: yes` would silently become 1 and
     # a key `on:` would become True; as strings they fail validation with a clear message instead.
-    yaml_implicit_resolvers = _resolvers_without_yaml11_bools()
+    yaml_implicit_resolvers = _yaml12_resolvers()
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_lines: dict[Any, int] = {}
@@ -56,6 +73,9 @@ class _StrictLoader(yaml.SafeLoader):
                 raise _RefusedError(f"duplicate key {key!r} at line {line} (first at line {first_lines[key]})")
             first_lines[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(_INT_TAG, _construct_int)
 
 
 def read_yaml_file(path: Path, what: str = "config file") -> Any:
