@@ -11,13 +11,11 @@ command, trials by state, the intermediate values recorded, the best trial and t
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import hpo
+from benchmarks.bioasq_bench import hpo
 
 CONFIG = Path(__file__).with_name("bioasq-minilm.yaml")
 

@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import MODEL, Workload, spearman, study_config, write_subset
+from benchmarks.bioasq_bench import MODEL, Workload, spearman, study_config, write_subset
 
 GRID = [
     (5e-6, 32),
@@ -67,19 +65,18 @@ def main() -> None:
 
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    from hpo.config import parse_config
-    from hpo.data import load_data
-    from objectives import load_objective
-    from objectives.base import NullReporter
-    from objectives.models import best_device
-    from objectives.precision import best_precision, inference_autocast
-    from objectives.run_cache import RunCache
-    from objectives.training import evaluate, release, run_training
+    from hpo.config_file import parse_config
+    from hpo.training.models import best_device
+    from hpo.training.precision import best_precision, inference_autocast
+    from hpo.training.result import NullReporter
+    from hpo.training.run import evaluate, release, run_training
+    from hpo.training.run_cache import RunCache
+    from objectives.registry import get_task
 
     raw = study_config(folder, evaluation={"every_samples": 256, "corpus_cap": 500, "final_corpus": "capped"})
     config = parse_config(raw, source="eval_cost")
-    data = load_data(config)
-    objective = load_objective("retrieval")
+    data = get_task(config.objective).load_data(config)
+    objective = get_task("retrieval")
     cache = RunCache(objective, data, config)
     device = best_device()
     precision = best_precision(device, config.precision)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import MODEL, write_subset
+from benchmarks.bioasq_bench import MODEL, write_subset
 
 
 def main() -> None:
@@ -39,8 +37,8 @@ def main() -> None:
     )
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from objectives.models import resolve_model_path
-    from objectives.precision import best_precision
+    from hpo.training.models import resolve_model_path
+    from hpo.training.precision import best_precision
 
     with tempfile.TemporaryDirectory() as folder:
         data = write_subset(Path(folder) / "data")

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import STUDY, hpo, study_config, trial_samples, write_subset
+from benchmarks.bioasq_bench import STUDY, hpo, study_config, trial_samples, write_subset
 
 PRUNERS: dict[str, dict[str, Any]] = {
     # hpo's default: the trial's latest value against the median of completed trials at that step
@@ -69,7 +67,7 @@ def replay(curves: dict[int, dict[int, float]], pruner: dict[str, Any]) -> Outco
     """What ``pruner`` would have done to trials with these curves, run in this order."""
     import optuna
 
-    from hpo.config import parse_config
+    from hpo.config_file import parse_config
     from hpo.study import build_pruner
 
     config = parse_config(study_config(Path("."), pruner=pruner), source="pruning")

@@ -59,8 +59,7 @@ def main() -> None:
     parser.add_argument("--output", required=True)
     parser.add_argument("--storage", default="sqlite:///quora-tiny.db")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from tests.tiny_model import build_tiny_model
+    from hpo.testing import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="quora-tiny-"))
     model = build_tiny_model(work)

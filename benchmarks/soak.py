@@ -92,8 +92,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--restarts", type=int, default=2)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from tests.tiny_model import build_tiny_model
+    from hpo.testing import build_tiny_model
 
     postgres = OwnPostgres()
     storage = f"postgresql+psycopg2://postgres@127.0.0.1:{PORT}/postgres"

@@ -29,10 +29,9 @@ import optuna
 import sqlalchemy
 import yaml
 
+from benchmarks.soak import PORT, OwnPostgres
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soak import PORT, OwnPostgres  # noqa: E402
 
 TRIVIAL_SECONDS = 0.05
 
@@ -51,7 +50,7 @@ def create_study(path: Path, raw: dict[str, Any], env: dict[str, str]) -> None:
 
 def trivial_train(objective: Any, params: Any, data: Any, config: Any, reporter: Any) -> tuple[Any, None]:
     """Stands in for fine-tuning: three intermediate reports and a result, in about 50 ms."""
-    from objectives.base import Pruned, RunResult
+    from hpo.training.result import Pruned, RunResult
 
     started = time.perf_counter()
     value = 0.0
@@ -81,10 +80,11 @@ def trivial_train(objective: Any, params: Any, data: Any, config: Any, reporter:
 
 def worker_main(study: str) -> None:
     from hpo.progress import LogProgress
+    from hpo.storage import StorageUrl
     from hpo.worker import StopSignals, run_worker
 
     with StopSignals() as stop:
-        run_worker(os.environ["HPO_STORAGE"], study, stop=stop, progress=LogProgress, train=trivial_train)
+        run_worker(StorageUrl.resolve(None, os.environ), study, stop=stop, progress=LogProgress, train=trivial_train)
 
 
 def config(name: str, trials: int) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
     sampler = ConnectionSampler(db_url)
     sampler.start()
     started = time.perf_counter()
-    command = [sys.executable, __file__, "--worker", name]
+    command = [sys.executable, "-m", "benchmarks.storage_scale", "--worker", name]
     processes = [
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(workers)

@@ -23,8 +23,7 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import STUDY, hpo, study_config, write_subset
+from benchmarks.bioasq_bench import STUDY, hpo, study_config, write_subset
 
 TRIAL_PHASES = ("model", "setup", "train", "evaluate_intermediate", "evaluate_final", "report")
 USEFUL = ("train", "evaluate_intermediate", "evaluate_final")
@@ -38,8 +37,9 @@ def child(storage: str) -> dict[str, Any]:
     import torch  # noqa: F401
 
     import hpo.retrying_storage
+    from hpo.storage import StorageUrl
+    from hpo.training.run import run_training  # noqa: F401
     from hpo.worker import run_worker
-    from objectives.training import run_training  # noqa: F401
 
     imports = time.perf_counter() - clock
     storage_seconds = [0.0]
@@ -55,7 +55,7 @@ def child(storage: str) -> dict[str, Any]:
 
     hpo.retrying_storage.retry_call = timed  # type: ignore[assignment]
     clock = time.perf_counter()
-    summary = run_worker(storage, STUDY)
+    summary = run_worker(StorageUrl.parse(storage), STUDY)
     return {
         "started": started,
         "imports": imports,
@@ -86,7 +86,12 @@ def main() -> None:
     hpo("create-study", "--config", str(config), storage=storage)
 
     spawned = time.time()
-    out = subprocess.run([sys.executable, __file__, "--child", storage], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.trial_profile", "--child", storage],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     wall = time.time() - spawned
     report = json.loads(out.stdout.strip().splitlines()[-1])
     trials = optuna.load_study(study_name=STUDY, storage=storage).trials

@@ -28,8 +28,7 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bioasq_bench import MODEL, STUDY, hpo, study_config, trial_samples, write_subset
+from benchmarks.bioasq_bench import MODEL, STUDY, hpo, study_config, trial_samples, write_subset
 
 EVAL_STEPS = 4  # 64 samples at batch size 16, as often as hpo's schedule for the smaller batch
 LR, BATCH, WARMUP = (5.0e-6, 5.0e-4), [16, 32], (0.0, 0.3)
@@ -75,7 +74,7 @@ def run_builtin(folder: Path, trials: int, seed: int) -> dict[str, Any]:
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
     from transformers import TrainerCallback
 
-    from objectives.models import resolve_model_path
+    from hpo.training.models import resolve_model_path
 
     train, dev, test = builtin_data(folder)
     path = resolve_model_path(MODEL)  # the packaged offline weights of the Hub id
@@ -203,7 +202,17 @@ def main() -> None:
 
     shutil.rmtree(args.workdir, ignore_errors=True)
     folder = write_subset(args.workdir.resolve())
-    child = [sys.executable, __file__, "--side", "builtin", "--trials", str(args.trials), "--seed", str(args.seed)]
+    child = [
+        sys.executable,
+        "-m",
+        "benchmarks.vs_builtin",
+        "--side",
+        "builtin",
+        "--trials",
+        str(args.trials),
+        "--seed",
+        str(args.seed),
+    ]
     child += ["--workdir", str(folder)]
     started = time.perf_counter()
     out = subprocess.run(child, check=True, capture_output=True, text=True).stdout

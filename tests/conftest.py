@@ -2,67 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 # Without this a Hub id hangs for about a minute before failing on machines with no Hub access.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POSTGRES_URL = os.environ.get("HPO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Path of a tiny BERT sentence-transformer built for this test session."""
-    from tests.tiny_model import build_tiny_model
+    from hpo.testing import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("model")))
 
 
-def retrieval_config(model: str, **overrides: Any) -> dict[str, Any]:
-    """A small, fast retrieval study on the built-in demo data."""
-    config: dict[str, Any] = {
-        "study_name": "tiny-retrieval",
-        "objective": "retrieval",
-        "data": {
-            "train": {"builtin": "stdlib-docstrings"},
-            "columns": {"query_id": "query_id"},
-            "max_train_samples": 96,
-        },
-        "search_space": {
-            "model": model,
-            "loss": {"MultipleNegativesRankingLoss": {"scale": {"type": "float", "low": 10.0, "high": 30.0}}},
-            "learning_rate": {"type": "float", "low": 1.0e-5, "high": 1.0e-2, "log": True},
-            "batch_size": 16,
-            "epochs": 1,
-            "max_seq_length": 48,
-        },
-        "evaluation": {"every_samples": 32, "corpus_cap": 60},
-        "sampler": {"type": "random"},
-        "pruner": {"type": "percentile", "percentile": 99.0, "n_startup_trials": 1},
-        "budget": {"n_trials": 4},
-    }
-    config.update(overrides)
-    return config
-
-
-def write_config(directory: Path, config: dict[str, Any], name: str = "study.yaml") -> Path:
-    path = directory / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh Postgres database for one test, dropped afterwards.
+@contextlib.contextmanager
+def _postgres_database() -> Iterator[str]:
+    """A fresh Postgres database, dropped afterwards.
 
     In CI (CI=true) an unreachable server fails the test; elsewhere it skips.
     """
@@ -77,13 +42,29 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"Postgres is required in CI and unreachable at {POSTGRES_URL}: {exc}")
         pytest.skip(f"Postgres not reachable at {POSTGRES_URL}")
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
     try:
-        yield url
+        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
     finally:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres database for one test (mark the test ``postgres``)."""
+    with _postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The test once on a SQLite file and once on a fresh Postgres database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/study.db"
+        return
+    with _postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +73,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) ->
     from click.testing import CliRunner
 
     from hpo.cli import cli
-    from tests.hpo.test_worker import seed_one_good_trial
+    from tests.helpers import retrieval_config, seed_one_good_trial, write_config
 
     directory = tmp_path_factory.mktemp("finished")
     url = f"sqlite:///{directory}/study.db"

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_dashboard import free_port, serve
+from tests.helpers import free_port, retrieval_config, serve, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import retrieval_config
-from tests.hpo.test_cli import invoke
+from tests.helpers import invoke, retrieval_config
 
 
 def _config(**changes: Any) -> dict[str, Any]:
@@ -72,7 +71,7 @@ CASES: list[tuple[str, Any, Any, list[str], str]] = [
         _config(objective="ranking"),
         None,
         [],
-        "{dir}/study.yaml: objective: Input should be 'retrieval' or 'pair-classification' (got 'ranking')",
+        "{dir}/study.yaml: objective: Input should be 'retrieval', 'pair-classification' or 'similarity' (got 'ranking')",
     ),
     (
         "metric",

@@ -9,21 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from hpo.cli import cli
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_data import _jsonl, _pair_rows
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+from tests.helpers import invoke, jsonl, pair_rows, retrieval_config, write_config
 
 
 def _pairs(tmp_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     raw = retrieval_config("some/model", objective="pair-classification", study_name="pairs")
     raw["search_space"]["loss"] = "OnlineContrastiveLoss"
-    raw["data"] = {"train": {"path": _jsonl(tmp_path / "train.jsonl", rows)}}
+    raw["data"] = {"train": {"path": jsonl(tmp_path / "train.jsonl", rows)}}
     return raw
 
 
@@ -46,7 +39,7 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> 
 
 
 def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path) -> None:
-    rows = _pair_rows(40)
+    rows = pair_rows(40)
     rows[7]["label"] = 3
     config = write_config(tmp_path, _pairs(tmp_path, rows))
     db = tmp_path / "s.db"
@@ -76,7 +69,7 @@ def test_schedule_finer_than_a_batch_is_rejected(tmp_path: Path) -> None:
 
 
 def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _pairs(tmp_path, _pair_rows(60)))
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60)))
     url = f"sqlite:///{tmp_path}/s.db"
     assert invoke("create-study", "--config", str(config), "--storage", url).stdout == "pairs\n"
     again = invoke("create-study", "--config", str(config), "--storage", url)
@@ -87,7 +80,7 @@ def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Pat
     )
     reuse = invoke("create-study", "--config", str(config), "--storage", url, "--load-if-exists")
     assert (reuse.exit_code, reuse.stdout) == (0, "pairs\n")
-    raw = _pairs(tmp_path, _pair_rows(60))
+    raw = _pairs(tmp_path, pair_rows(60))
     raw["seed"] = 7
     changed = invoke(
         "create-study",
@@ -117,7 +110,7 @@ def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Pat
 
 
 def test_missing_study_and_bad_storage_url(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _pairs(tmp_path, _pair_rows(60)))
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60)))
     url = f"sqlite:///{tmp_path}/s.db"
     invoke("create-study", "--config", str(config), "--storage", url)
     result = invoke("worker", "--study", "pair", "--storage", url)
@@ -132,7 +125,7 @@ def test_missing_study_and_bad_storage_url(tmp_path: Path) -> None:
 
 
 def test_storage_comes_from_environment(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _pairs(tmp_path, _pair_rows(60)))
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60)))
     env = {"HPO_STORAGE": f"sqlite:///{tmp_path}/env.db"}
     assert invoke("create-study", "--config", str(config), env=env).exit_code == 0
     status = json.loads(invoke("status", "--study", "pairs", "--json", env=env).stdout)
@@ -141,14 +134,14 @@ def test_storage_comes_from_environment(tmp_path: Path) -> None:
 
 
 def test_worker_refuses_data_that_changed(tmp_path: Path, tiny_model: str) -> None:
-    raw = _pairs(tmp_path, _pair_rows(60))
+    raw = _pairs(tmp_path, pair_rows(60))
     raw["search_space"]["model"] = tiny_model
     config = write_config(tmp_path, raw)
     url = f"sqlite:///{tmp_path}/s.db"
     invoke("create-study", "--config", str(config), "--storage", url)
-    rows = _pair_rows(60)
+    rows = pair_rows(60)
     rows[0]["text1"] = "a question that was edited after the study was created"
-    _jsonl(tmp_path / "train.jsonl", rows)
+    jsonl(tmp_path / "train.jsonl", rows)
     result = invoke("worker", "--study", "pairs", "--storage", url)
     assert result.exit_code == 2
     assert result.stderr.startswith("error: data differs from the data study 'pairs' was created with (study sha256:")

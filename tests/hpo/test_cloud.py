@@ -9,14 +9,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hpo.cloud_reach import check_reachable_from_cloud
 from hpo.errors import UsageError
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_cli import invoke
+from hpo.storage import StorageUrl
+from tests.helpers import create_file_study, invoke, retrieval_config, retrieval_rows, write_config
 
 FIX = "use a Postgres reachable from the internet (managed, or tunnelled)"
 PUBLIC = "postgresql+psycopg2://hpo:secret@db.example.com:5432/hpo"
@@ -45,7 +44,7 @@ PUBLIC = "postgresql+psycopg2://hpo:secret@db.example.com:5432/hpo"
 def test_storage_a_cloud_container_cannot_reach_is_refused(host: str, what: str) -> None:
     url = f"postgresql+psycopg2://hpo:secret@{host}:5432/hpo"
     with pytest.raises(UsageError) as error:
-        check_reachable_from_cloud(url)
+        check_reachable_from_cloud(StorageUrl.parse(url))
     shown = host.strip("[]")
     assert str(error.value) == (
         f"storage host '{shown}' in 'postgresql+psycopg2://hpo:***@{host}:5432/hpo' {what}, "
@@ -55,7 +54,7 @@ def test_storage_a_cloud_container_cannot_reach_is_refused(host: str, what: str)
 
 @pytest.mark.parametrize("host", ["db.example.com", "8.8.8.8", "172.32.0.1", "100.128.0.1", "[2001:4860::8888]"])
 def test_public_storage_passes(host: str) -> None:
-    check_reachable_from_cloud(f"postgresql+psycopg2://hpo:secret@{host}:5432/hpo")
+    check_reachable_from_cloud(StorageUrl.parse(f"postgresql+psycopg2://hpo:secret@{host}:5432/hpo"))
 
 
 @pytest.mark.parametrize(
@@ -148,25 +147,6 @@ def reachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cloud, "has_token", lambda: True)
 
 
-def _retrieval_rows(n: int) -> list[dict[str, Any]]:
-    return [
-        {"query_id": f"q{i}", "query": f"what is thing number {i}?", "positive": f"thing {i} is a kind of item {i}"}
-        for i in range(n)
-    ]
-
-
-def create_file_study(tmp_path: Path, storage: str, model: str = "some/model") -> Path:
-    """A study whose training data is a local JSONL file; returns the file."""
-    train = tmp_path / "data" / "train.jsonl"
-    train.parent.mkdir()
-    train.write_text("".join(json.dumps(row) + "\n" for row in _retrieval_rows(200)))
-    raw = retrieval_config(model, study_name="files")
-    raw["data"] = {**raw["data"], "train": {"path": "data/train.jsonl"}}
-    created = invoke("create-study", "--config", str(write_config(tmp_path, raw)), "--storage", storage)
-    assert created.exit_code == 0, created.stderr
-    return train
-
-
 def test_demo_data_study_is_refused(reachable: None, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
     config = write_config(tmp_path, retrieval_config("some/model"))
@@ -188,7 +168,7 @@ def test_file_study_carries_its_files_and_local_model(reachable: None, tmp_path:
     model.mkdir()
     storage = f"sqlite:///{tmp_path}/s.db"
     train = create_file_study(tmp_path, storage, model=str(model))
-    prepared = prepare_launch(LaunchRequest(storage, "files"))
+    prepared = prepare_launch(LaunchRequest(StorageUrl.parse(storage), "files"))
     assert prepared.settings.carry == (str(train.resolve()), str(model))
 
 
@@ -207,7 +187,7 @@ def test_file_study_whose_file_is_gone_is_refused(reachable: None, tmp_path: Pat
 def test_file_study_whose_file_changed_is_refused(reachable: None, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
     train = create_file_study(tmp_path, storage)
-    train.write_text("".join(json.dumps(row) + "\n" for row in _retrieval_rows(201)))
+    train.write_text("".join(json.dumps(row) + "\n" for row in retrieval_rows(201)))
     result = invoke("modal", "--study", "files", "--storage", storage)
     assert result.exit_code == 2
     assert result.stderr.startswith("error: study 'files': the data files here differ from the data it was created ")

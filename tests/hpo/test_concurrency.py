@@ -7,12 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pytest
 
-from hpo.storage import open_storage
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_worker import hpo
+from tests.helpers import hpo, load_study, retrieval_config, write_config
 
 
 @pytest.mark.postgres
@@ -46,7 +43,7 @@ def test_many_workers_on_one_study_run_the_exact_budget(tmp_path: Path, tiny_mod
         assert worker.returncode == 0, err[-2000:]
         assert "Traceback" not in err and "already finished" not in err
     ran = sum(int(out.split("ran ")[1].split(" trials")[0]) for out, _ in outputs)
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(postgres_url))
+    study = load_study(postgres_url)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * budget
     assert ran == budget
     assert sorted(t.number for t in study.trials) == list(range(budget))

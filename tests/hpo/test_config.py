@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from hpo.config import load_config, parse_config
+from hpo.config_file import load_config, parse_config
 from hpo.errors import ConfigError
 from hpo.space import FixedParam
-from tests.conftest import retrieval_config, write_config
+from objectives.registry import get_task
+from tests.helpers import retrieval_config, write_config
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
@@ -37,7 +38,7 @@ BAD_CONFIGS = [
     (
         "objective",
         "ranking",
-        "objective: Input should be 'retrieval' or 'pair-classification' (got 'ranking')",
+        "objective: Input should be 'retrieval', 'pair-classification' or 'similarity' (got 'ranking')",
     ),
     ("study_name", DELETE, "study_name: missing required key"),
     ("study_name", "my study", "study_name: String should match pattern"),
@@ -164,7 +165,7 @@ def test_pair_config_defaults_to_average_precision() -> None:
     raw["data"] = {"train": {"path": "/data/train.jsonl"}}
     config = parse_config(raw, source="x")
     assert config.metric_name == "ap"
-    assert config.column_map() == {"text1": "text1", "text2": "text2", "label": "label"}
+    assert get_task(config.objective).column_map(config.data) == {"text1": "text1", "text2": "text2", "label": "label"}
 
 
 def test_stored_config_round_trips_through_json() -> None:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import optuna
 import pytest
 
-from hpo.storage import open_storage
+from tests.helpers import free_port, listening_addresses, load_study, serve
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = os.environ.get("HPO_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -27,30 +22,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve(command: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    """Start ``command`` and wait until ``url`` answers."""
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise AssertionError(
-                    server.stderr.read().decode() if server.stderr else "server did not start"
-                ) from None
-            time.sleep(0.3)
 
 
 @pytest.fixture
@@ -67,7 +38,8 @@ def dashboard(finished_study: str) -> Iterator[str]:
 
 
 def test_dashboard_binds_localhost_by_default(dashboard: str) -> None:
-    assert dashboard.startswith("http://127.0.0.1:")
+    port = int(dashboard.rsplit(":", 1)[1])
+    assert listening_addresses(port) == {"127.0.0.1"}  # as the kernel has the server's socket
 
 
 def test_dashboard_in_a_real_browser(dashboard: str, finished_study: str) -> None:
@@ -77,7 +49,7 @@ def test_dashboard_in_a_real_browser(dashboard: str, finished_study: str) -> Non
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(finished_study))
+    study = load_study(finished_study)
     states = [t.state.name for t in study.trials]
     assert "PRUNED" in states and "COMPLETE" in states
     ARTIFACTS.mkdir(exist_ok=True)

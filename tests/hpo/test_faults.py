@@ -12,13 +12,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.storage import open_storage
-from tests.conftest import POSTGRES_URL, retrieval_config, write_config
-from tests.hpo.test_worker import hpo
+from tests.conftest import POSTGRES_URL
+from tests.helpers import hpo, load_study, retrieval_config, write_config
 
 
 def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage)).trials
+    return load_study(storage).trials
 
 
 def test_killed_worker_trial_is_failed_requeued_and_the_budget_still_met(tmp_path: Path, tiny_model: str) -> None:
@@ -48,33 +47,6 @@ def test_killed_worker_trial_is_failed_requeued_and_the_budget_still_met(tmp_pat
     assert failed.user_attrs["fail_reason"] == "no heartbeat for over 3 s: its worker was killed or lost; re-queued"
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed.number)
     assert retry.state.name == "COMPLETE" and retry.params == killed.params
-
-
-def test_storage_calls_ride_out_a_blip_and_fail_clearly_after_the_limit() -> None:
-    import sqlalchemy.exc
-
-    from hpo.errors import StorageError
-    from hpo.retrying_storage import RetryingStorage
-
-    class Flaky:
-        def __init__(self, failures: int) -> None:
-            self.failures = failures
-
-        def get_study_id_from_name(self, name: str) -> int:
-            if self.failures:
-                self.failures -= 1
-                raise sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
-            return 7
-
-    blip = RetryingStorage(Flaky(failures=2), outage_seconds=30, describe="postgresql://u:***@db/hpo")  # type: ignore[arg-type]
-    assert blip.get_study_id_from_name("s") == 7
-    outage = RetryingStorage(Flaky(failures=10**6), outage_seconds=1.2, describe="postgresql://u:***@db/hpo")  # type: ignore[arg-type]
-    with pytest.raises(StorageError) as info:
-        outage.get_study_id_from_name("s")
-    assert str(info.value) == (
-        "storage postgresql://u:***@db/hpo unreachable for over 1.2 s (fault_tolerance.db_outage_seconds): "
-        "ConnectionError"
-    )
 
 
 @pytest.mark.postgres
@@ -115,25 +87,3 @@ def test_workers_survive_cut_database_connections(tmp_path: Path, tiny_model: st
     assert cuts == 3 and terminated >= 3  # live worker connections were killed
     states = [t.state.name for t in _trials(postgres_url)]
     assert states == ["COMPLETE"] * 6  # nothing lost, nothing failed, nothing run twice
-
-
-def test_commit_failures_wrapped_by_optuna_are_retried_too() -> None:
-    import sqlalchemy.exc
-    from optuna.exceptions import StorageInternalError
-
-    from hpo.retrying_storage import RetryingStorage
-
-    class FailsOnCommit:
-        calls = 0
-
-        def set_trial_user_attr(self, trial_id: int, key: str, value: object) -> None:
-            self.calls += 1
-            if self.calls == 1:
-                try:
-                    raise sqlalchemy.exc.OperationalError("COMMIT", {}, ConnectionError("terminating connection"))
-                except sqlalchemy.exc.OperationalError as exc:
-                    raise StorageInternalError("An exception is raised during the commit.") from exc
-
-    inner = FailsOnCommit()
-    RetryingStorage(inner, outage_seconds=30, describe="db").set_trial_user_attr(1, "k", "v")  # type: ignore[arg-type]
-    assert inner.calls == 2

@@ -7,15 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
 import yaml
 
 from hpo.errors import ConfigError
 from hpo.final import load_best
-from hpo.storage import open_storage
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_cli import invoke
+from tests.helpers import invoke, load_study, retrieval_config, storage, write_config
 
 ARTICLE_RECIPE = {"learning_rate": 2e-5, "batch_size": 16, "epochs": 1, "warmup_ratio": 0.1}
 
@@ -85,7 +82,7 @@ def test_warm_start_recipes_run_once_per_model(tmp_path: Path, tiny_model: str, 
     config["search_space"]["model"] = {"type": "categorical", "choices": [tiny_model, second_model]}
     config["search_space"]["batch_size"] = {"type": "categorical", "choices": [16, 32]}
     url = _study(tmp_path, config)
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(url))
+    study = load_study(url)
     queued = [t.system_attrs["fixed_params"] for t in study.trials]
     assert queued == [
         {"model": tiny_model, "learning_rate": 2e-5, "batch_size": 16},
@@ -93,7 +90,7 @@ def test_warm_start_recipes_run_once_per_model(tmp_path: Path, tiny_model: str, 
         {},
     ]
     assert invoke("worker", "--study", "tiny-retrieval", "--storage", url).exit_code == 0
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(url))
+    study = load_study(url)
     recipe_runs = [t for t in study.trials if t.params.get("learning_rate") == 2e-5]
     assert sorted(t.params["model"] for t in recipe_runs) == sorted([tiny_model, second_model])
     assert all(t.user_attrs["training"]["warmup_ratio"] == 0.1 for t in recipe_runs)
@@ -123,7 +120,7 @@ def test_baselines_are_stored_and_shown(tmp_path: Path, tiny_model: str) -> None
     assert result.exit_code == 0, result.stderr
     rows = result.stdout.splitlines()
     assert [r.split()[1] for r in rows[2:]] == ["dev", "test"]
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(url))
+    study = load_study(url)
     stored = study.user_attrs["hpo_baselines"][tiny_model]
     assert set(stored) == {"dev", "test"}
     assert stored["test"]["metric_key"] == "test_cosine_ndcg@10"
@@ -131,7 +128,7 @@ def test_baselines_are_stored_and_shown(tmp_path: Path, tiny_model: str) -> None
     assert f"baseline:  {tiny_model} zero-shot: dev {stored['dev']['value']:.4f}, test " in status
     from optuna_dashboard._note import get_note_from_system_attrs
 
-    rdb = open_storage(url)
+    rdb = storage(url).backend
     system_attrs = rdb.get_study_system_attrs(rdb.get_study_id_from_name("tiny-retrieval"))
     note = get_note_from_system_attrs(system_attrs, None)["body"]
     assert "**Zero-shot baselines**" in note
@@ -149,7 +146,7 @@ def test_evaluate_any_model_with_a_config(tmp_path: Path, tiny_model: str) -> No
 def test_push_without_hub_fails_before_training(tmp_path: Path) -> None:
     best = tmp_path / "best.yaml"
     best.write_text(yaml.safe_dump({"config": retrieval_config("m"), "training": {}}))
-    with pytest.raises(ConfigError, match=r"best.yaml: training: "):
+    with pytest.raises(ConfigError, match=r"best.yaml: training.model: missing required key$"):
         load_best(best)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")

@@ -1,7 +1,9 @@
+"""BM25 and the capped evaluation corpus it chooses."""
+
 from __future__ import annotations
 
+from hpo.data.corpus import capped_ids, capped_size
 from hpo.data.lexical import bm25_rankings, words
-from hpo.data.model import RetrievalData, RetrievalSplit
 
 CORPUS = {
     "p1": "Aspirin after a heart attack lowers the risk of a second one.",
@@ -22,9 +24,11 @@ def test_bm25_ranks_passages_sharing_rare_query_words_first() -> None:
 
 
 def test_capped_corpus_keeps_the_hardest_negatives() -> None:
-    split = RetrievalSplit({"q": "heart attack treatment"}, {"q": frozenset({"p1"})})
-    data = RetrievalData([], split, CORPUS)
-    assert set(data.capped_corpus(split, 2, seed=0)) == {"p1", "p2"}
-    assert set(data.capped_corpus(split, 4, seed=0)) >= {"p1", "p2", "p5"}  # topped up at random
-    assert len(data.capped_corpus(split, 4, seed=0, negatives="random")) == 4
-    assert data.capped_size(split, 4) == 4 and data.capped_size(split, None) == 5
+    queries, relevant = ["heart attack treatment"], {"p1"}
+    assert capped_ids(CORPUS, queries, relevant, 2, seed=0) == {"p1", "p2"}
+    four = capped_ids(CORPUS, queries, relevant, 4, seed=0)
+    assert four is not None and four >= {"p1", "p2", "p5"}  # topped up at random
+    random_four = capped_ids(CORPUS, queries, relevant, 4, seed=0, negatives="random")
+    assert random_four is not None and len(random_four) == 4
+    assert capped_ids(CORPUS, queries, relevant, None, seed=0) is None
+    assert capped_size(5, 1, 4) == 4 and capped_size(5, 1, None) == 5

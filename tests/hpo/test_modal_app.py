@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from hpo.errors import UsageError
-from hpo.storage import redact
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_cli import invoke
+from hpo.storage import StorageUrl
+from tests.helpers import invoke, retrieval_config, write_config
 
 modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
 
@@ -95,7 +94,7 @@ def _local(storage: str, monkeypatch: pytest.MonkeyPatch, study: str = "tiny-ret
     from hpo.modal_app import ModalSettings, build_worker
 
     monkeypatch.setenv("HPO_STORAGE", storage)  # what the modal.Secret provides in a container
-    result: dict[str, Any] = build_worker(ModalSettings()).function.local(study, redact(storage))
+    result: dict[str, Any] = build_worker(ModalSettings()).function.local(study, StorageUrl.parse(storage).redacted)
     return result
 
 

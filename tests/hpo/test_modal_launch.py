@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.hpo.test_cli import invoke
-from tests.hpo.test_cloud import create_file_study
+from hpo.storage import StorageUrl
+from tests.helpers import create_file_study, invoke
 
 modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
 
@@ -137,7 +137,7 @@ def test_progress_polls_that_fail_do_not_end_the_launch(
     polls: list[int] = []
     finished = threading.Event()
 
-    def count_open(url: str) -> Any:
+    def count_open(url: StorageUrl) -> Any:
         opened.append(url)
         return real_open(url)
 
@@ -149,7 +149,7 @@ def test_progress_polls_that_fail_do_not_end_the_launch(
             finished.set()  # the containers finish after two good polls
         return real_load(*args)
 
-    request = prepare_launch(LaunchRequest(file_study, "files", containers=2))
+    request = prepare_launch(LaunchRequest(StorageUrl.parse(file_study), "files", containers=2))
     monkeypatch.setattr(cloud, "open_storage", count_open)
     monkeypatch.setattr(study, "load_stored_study", flaky_load)
     fake_modal.calls = [FakeCall(DONE), FakeCall(DONE)]
@@ -177,7 +177,9 @@ def test_a_progress_callback_that_raises_does_not_end_the_launch(fake_modal: Fak
             released.set()
         raise RuntimeError("monitoring bug")
 
-    results = launch(build_worker(ModalSettings()), LaunchRequest(file_study, "files"), broken, poll_seconds=0.01)
+    results = launch(
+        build_worker(ModalSettings()), LaunchRequest(StorageUrl.parse(file_study), "files"), broken, poll_seconds=0.01
+    )
     assert [r.describe() for r in results] == ["{'COMPLETE': 2} (study budget done)"]
     assert len(raised) >= 2
 

@@ -5,8 +5,7 @@ import io
 from rich.console import Console
 
 from hpo.progress import RichProgress
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_worker import hpo
+from tests.helpers import hpo, retrieval_config, write_config
 
 
 def test_live_bars_show_trial_samples_metric_and_end_state() -> None:

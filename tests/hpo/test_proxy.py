@@ -15,11 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.storage import open_storage
-from tests.conftest import retrieval_config, write_config
-from tests.hpo.test_cli import invoke
-from tests.hpo.test_dashboard import free_port
-from tests.hpo.test_worker import hpo
+from tests.helpers import free_port, hpo, invoke, listening_addresses, load_study, retrieval_config, write_config
 
 
 @pytest.fixture
@@ -46,6 +42,11 @@ def proxy_url(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.mark.postgres
+def test_proxy_binds_localhost_by_default(proxy_url: str) -> None:
+    assert listening_addresses(int(proxy_url.rsplit(":", 1)[1])) == {"127.0.0.1"}
+
+
+@pytest.mark.postgres
 def test_workers_through_the_proxy_survive_a_killed_worker(tmp_path: Path, tiny_model: str, proxy_url: str) -> None:
     raw = retrieval_config(tiny_model, budget={"n_trials": 3}, pruner={"type": "none"})
     raw["search_space"]["epochs"] = 4
@@ -57,7 +58,7 @@ def test_workers_through_the_proxy_survive_a_killed_worker(tmp_path: Path, tiny_
     doomed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def trials() -> list[optuna.trial.FrozenTrial]:
-        return optuna.load_study(study_name="tiny-retrieval", storage=open_storage(proxy_url)).trials
+        return load_study(proxy_url).trials
 
     deadline = time.monotonic() + 120
     while not any(t.state.name == "RUNNING" and t.intermediate_values for t in trials()):

@@ -6,10 +6,10 @@ from typing import Any
 import optuna
 import pytest
 
-from hpo.config import parse_config
+from hpo.config_file import parse_config
 from hpo.pruners import latest_value_pruner
 from hpo.study import build_pruner
-from tests.conftest import retrieval_config
+from tests.helpers import retrieval_config
 
 
 def _study(pruner: optuna.pruners.BasePruner, finished: list[list[float]], direction: str = "maximize") -> Any:

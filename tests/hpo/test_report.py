@@ -2,11 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import optuna
-
 from hpo.report import PLOTS
-from hpo.storage import open_storage
-from tests.hpo.test_cli import invoke
+from tests.helpers import invoke, load_study
 
 
 def test_report_writes_every_plot_and_the_top_trials(finished_study: str, tmp_path: Path) -> None:
@@ -19,7 +16,7 @@ def test_report_writes_every_plot_and_the_top_trials(finished_study: str, tmp_pa
     assert (out / "plotly.min.js").exists()  # the HTML works offline
     assert result.stdout.splitlines()[-1] == str(out / "report.md")
 
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(finished_study))
+    study = load_study(finished_study)
     complete = sorted(
         (t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value or 0.0, reverse=True
     )
@@ -31,7 +28,7 @@ def test_report_writes_every_plot_and_the_top_trials(finished_study: str, tmp_pa
 
 
 def test_report_skips_plots_a_new_study_cannot_draw(tmp_path: Path) -> None:
-    from tests.conftest import retrieval_config, write_config
+    from tests.helpers import retrieval_config, write_config
 
     url = f"sqlite:///{tmp_path}/s.db"
     invoke("create-study", "--config", str(write_config(tmp_path, retrieval_config("m"))), "--storage", url)
@@ -42,5 +39,5 @@ def test_report_skips_plots_a_new_study_cannot_draw(tmp_path: Path) -> None:
 
 
 def test_finished_study_has_complete_and_pruned_trials(finished_study: str) -> None:
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(finished_study))
+    study = load_study(finished_study)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.config import parse_config
+from hpo.config_file import parse_config
 from hpo.space import TrainingParams
-from tests.conftest import retrieval_config
+from tests.helpers import retrieval_config
 
 
 def _space(**overrides: object) -> object:

@@ -1,50 +1,103 @@
+"""The storage URL as a value: where it comes from, what it shows, and the storage it opens."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
+from hpo.config import FaultToleranceConfig
 from hpo.errors import StorageError, UsageError
-from hpo.storage import DEFAULT_STORAGE, open_storage, open_worker_storage, redact, resolve_storage_url, scrub
+from hpo.storage import DEFAULT_STORAGE, StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
 
 
-def test_url_comes_from_cli_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HPO_STORAGE", raising=False)
-    assert resolve_storage_url(None) == DEFAULT_STORAGE == "sqlite:///hpo.db"
-    monkeypatch.setenv("HPO_STORAGE", "sqlite:///env.db")
-    assert resolve_storage_url(None) == "sqlite:///env.db"
-    assert resolve_storage_url("sqlite:///cli.db") == "sqlite:///cli.db"
+def test_url_comes_from_cli_then_environment_then_default() -> None:
+    assert StorageUrl.resolve(None, {}).secret == DEFAULT_STORAGE == "sqlite:///hpo.db"
+    environ = {"HPO_STORAGE": "sqlite:///env.db"}
+    assert StorageUrl.resolve(None, environ).secret == "sqlite:///env.db"
+    assert StorageUrl.resolve("sqlite:///cli.db", environ).secret == "sqlite:///cli.db"
 
 
 def test_unsupported_scheme_is_one_line_without_the_password() -> None:
     with pytest.raises(UsageError) as info:
-        resolve_storage_url("mysql://admin:s3cret@db/optuna")
+        StorageUrl.parse("mysql://admin:s3cret@db/optuna")
     assert str(info.value) == (
         "storage URL 'mysql://admin:***@db/optuna': unsupported scheme 'mysql' "
         "(use sqlite:///FILE.db, postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB or grpc://HOST:PORT)"
     )
 
 
-def test_redact_and_scrub_hide_the_password() -> None:
-    url = "postgresql+psycopg2://hpo:p%40ss@db.internal:5432/studies"
-    assert redact(url) == "postgresql+psycopg2://hpo:***@db.internal:5432/studies"
-    assert scrub("failed for p%40ss at host", url) == "failed for *** at host"
-    assert redact("sqlite:///hpo.db") == "sqlite:///hpo.db"
+# (url, redacted form, the secrets that must never show)
+SECRET_URLS = [
+    (
+        "postgresql+psycopg2://hpo:p%40ss@db.internal:5432/studies",
+        "postgresql+psycopg2://hpo:***@db.internal:5432/studies",
+        ["p@ss", "p%40ss"],
+    ),
+    (
+        "postgresql+psycopg2://hpo:p@ss@db.internal:5432/studies",
+        "postgresql+psycopg2://hpo:***@db.internal:5432/studies",
+        ["p@ss", "p%40ss"],
+    ),
+    (
+        "postgresql://db.internal:5432/studies?password=t0psecret&sslmode=require",
+        "postgresql://db.internal:5432/studies?password=***&sslmode=require",
+        ["t0psecret"],
+    ),
+    ("postgresql://u@db/s?sslpassword=k3y", "postgresql://u@db/s?sslpassword=***", ["k3y"]),
+    ("postgresql://u:a%2Fb%3Fc@db/s", "postgresql://u:***@db/s", ["a/b?c", "a%2Fb%3Fc"]),
+]
+
+
+@pytest.mark.parametrize(("url", "redacted", "secrets"), SECRET_URLS)
+def test_every_form_of_password_is_redacted(url: str, redacted: str, secrets: list[str]) -> None:
+    parsed = StorageUrl.parse(url)
+    assert str(parsed) == redacted == parsed.redacted
+    assert all(secret not in repr(parsed) for secret in secrets)
+    for secret in secrets:
+        assert parsed.scrub(f"failed for {secret} at host") == "failed for *** at host"
+
+
+def test_a_password_with_an_at_sign_connects_as_written() -> None:
+    parsed = StorageUrl.parse("postgresql+psycopg2://hpo:p@ss@db.internal:5432/studies")
+    assert (parsed.host, parsed.port, parsed.database) == ("db.internal", 5432, "studies")
+    assert parsed.secret == "postgresql+psycopg2://hpo:p%40ss@db.internal:5432/studies"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_is_refused(url: str) -> None:
+    with pytest.raises(UsageError) as info:
+        StorageUrl.parse(url)
+    assert str(info.value).endswith(
+        "is an in-memory database that vanishes when the command ends; give a file: sqlite:///hpo.db"
+    )
+
+
+def test_grpc_urls_and_loopback() -> None:
+    proxy = StorageUrl.parse("grpc://10.0.0.5:13000")
+    assert (proxy.scheme, proxy.host, proxy.port, proxy.is_loopback) == ("grpc", "10.0.0.5", 13000, False)
+    assert StorageUrl.parse("postgresql://u@localhost/db").is_loopback
+    assert StorageUrl.parse("postgresql://u@[::1]:5432/db").is_loopback
+    assert StorageUrl.parse("postgresql:///db").is_loopback  # a local socket
+    with pytest.raises(UsageError, match=r"^storage URL 'grpc://proxy': give the proxy as grpc://HOST:PORT$"):
+        StorageUrl.parse("grpc://proxy")
 
 
 def test_unreachable_postgres_is_a_clear_error_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("hpo.storage.CONNECT_RETRY_SECONDS", 0.0)
-    url = "postgresql+psycopg2://hpo:topsecret@127.0.0.1:1/none"
     with pytest.raises(StorageError) as info:
-        open_storage(url)
+        open_storage(StorageUrl.parse("postgresql+psycopg2://hpo:topsecret@127.0.0.1:1/none?sslpassword=k3y"))
     message = str(info.value)
-    assert message.startswith("cannot open storage postgresql+psycopg2://hpo:***@127.0.0.1:1/none: ")
-    assert "topsecret" not in message
+    assert message.startswith("cannot open storage postgresql+psycopg2://hpo:***@127.0.0.1:1/none?sslpassword=***: ")
+    assert "topsecret" not in message and "k3y" not in message
     assert "\n" not in message
 
 
-def test_sqlite_storage_opens_with_heartbeat(tmp_path: object) -> None:
-    from hpo.config import FaultToleranceConfig
-
-    storage = open_worker_storage(
-        f"sqlite:///{tmp_path}/h.db", FaultToleranceConfig(heartbeat_interval=5, grace_period=20)
-    )
-    assert storage.get_heartbeat_interval() == 5
+def test_worker_storage_gets_the_study_heartbeat_once_known(tmp_path: Path) -> None:
+    storage = open_worker_storage(StorageUrl.parse(f"sqlite:///{tmp_path}/h.db"))
+    assert storage.backend.get_heartbeat_interval() is None  # type: ignore[attr-defined]
+    use_fault_tolerance(storage, FaultToleranceConfig(heartbeat_interval=5, grace_period=20, db_outage_seconds=7))
+    assert storage.backend.get_heartbeat_interval() == 5  # type: ignore[attr-defined]
+    assert storage.backend.outage_seconds == 7  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        use_fault_tolerance(open_storage(storage.url), FaultToleranceConfig())

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.config import parse_config
+from hpo.config_file import parse_config
 from hpo.study import build_sampler
-from tests.conftest import retrieval_config
+from tests.helpers import retrieval_config
 
 
 def _first_draw(trial_number: int, seed: int = 42) -> float:

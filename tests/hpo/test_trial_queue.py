@@ -5,28 +5,32 @@ from __future__ import annotations
 import time
 
 import optuna
-import pytest
 import sqlalchemy
 
 from hpo.config import FaultToleranceConfig
-from hpo.retrying_storage import RetryingStorage
-from hpo.storage import open_worker_storage
-from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial
+from hpo.storage import StorageUrl, open_worker_storage, use_fault_tolerance
+from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial, running_worker_trials
 
 FAULTS = FaultToleranceConfig(heartbeat_interval=1, grace_period=5, max_retries=1)
 
 
-def _study(url: str, waiting: int) -> tuple[optuna.Study, RetryingStorage]:
-    storage = open_worker_storage(url, FAULTS)
+def _worker_storage(url: str) -> optuna.storages.BaseStorage:
+    storage = open_worker_storage(StorageUrl.parse(url))
+    use_fault_tolerance(storage, FAULTS)
+    return storage.backend
+
+
+def _study(url: str, waiting: int) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    storage = _worker_storage(url)
     study = optuna.create_study(study_name="q", storage=storage)
     for _ in range(waiting):
         study.enqueue_trial({})
     return study, storage
 
 
-def _check_queue(url: str) -> None:
-    study, storage = _study(url, waiting=2)
-    other = optuna.load_study(study_name="q", storage=open_worker_storage(url, FAULTS))
+def test_queue_hands_each_trial_to_one_worker(storage_url: str) -> None:
+    study, storage = _study(storage_url, waiting=2)
+    other = optuna.load_study(study_name="q", storage=_worker_storage(storage_url))
     first = pop_waiting_trial(study, storage)
     second = pop_waiting_trial(other, storage)
     assert first is not None and second is not None and first != second
@@ -34,7 +38,8 @@ def _check_queue(url: str) -> None:
     assert [t.state.name for t in study.get_trials()] == ["RUNNING", "RUNNING"]
 
 
-def _check_stale_trial_is_failed_and_retried(url: str) -> None:
+def test_stale_trial_is_failed_and_retried(storage_url: str) -> None:
+    url = storage_url
     study, storage = _study(url, waiting=1)
     trial_id = pop_waiting_trial(study, storage)
     assert trial_id is not None
@@ -62,19 +67,9 @@ def _check_stale_trial_is_failed_and_retried(url: str) -> None:
     assert retry.params == {"x": trial.params["x"]}  # re-run with the same parameters
 
 
-def test_queue_hands_each_trial_to_one_worker_sqlite(tmp_path: object) -> None:
-    _check_queue(f"sqlite:///{tmp_path}/q.db")
-
-
-def test_stale_trial_is_failed_and_retried_sqlite(tmp_path: object) -> None:
-    _check_stale_trial_is_failed_and_retried(f"sqlite:///{tmp_path}/q.db")
-
-
-@pytest.mark.postgres
-def test_queue_hands_each_trial_to_one_worker_postgres(postgres_url: str) -> None:
-    _check_queue(postgres_url)
-
-
-@pytest.mark.postgres
-def test_stale_trial_is_failed_and_retried_postgres(postgres_url: str) -> None:
-    _check_stale_trial_is_failed_and_retried(postgres_url)
+def test_only_trials_an_hpo_worker_claimed_are_waited_for(tmp_path: object) -> None:
+    study, storage = _study(f"sqlite:///{tmp_path}/q.db", waiting=2)
+    study.ask()  # another Optuna client takes a queued trial: RUNNING, no claim, no heartbeat
+    assert running_worker_trials(study) == []
+    claimed = pop_waiting_trial(study, storage)
+    assert [t._trial_id for t in running_worker_trials(study)] == [claimed]

@@ -7,34 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
-import pytest
 import yaml
 
-from hpo.storage import open_storage
-from tests.conftest import retrieval_config, write_config
+from tests.helpers import hpo, load_study, retrieval_config, seed_one_good_trial, write_config
 
 BUDGET = 5
-
-
-def hpo(*args: str, storage: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HPO_STORAGE": storage}
-    return subprocess.run(
-        [sys.executable, "-m", "hpo", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def seed_one_good_trial(storage: str) -> None:
-    """Fix the first queued trial to a learning rate that trains, outside the searched range.
-
-    Every sampled trial (lr 1e-9..1e-8) then barely moves from the untrained model and scores
-    below it at each evaluation, so the aggressive pruner deterministically prunes some.
-    """
-    rdb = open_storage(storage)
-    study = optuna.load_study(study_name="tiny-retrieval", storage=rdb)
-    first = study.get_trials(states=(optuna.trial.TrialState.WAITING,))[0]
-    trial_id = rdb.get_trial_id_from_study_id_trial_number(rdb.get_study_id_from_name("tiny-retrieval"), first.number)
-    rdb.set_trial_system_attr(trial_id, "fixed_params", {"learning_rate": 1e-3})
 
 
 def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) -> None:
@@ -55,7 +32,7 @@ def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) ->
         assert worker.returncode == 0, err[-3000:]
         assert "stopped: study budget done" in out
 
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    study = load_study(storage)
     states = [t.state.name for t in study.trials]
     assert len(states) == BUDGET
     assert states.count("COMPLETE") + states.count("PRUNED") == BUDGET
@@ -100,13 +77,8 @@ def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) ->
     assert "0 running, 0 waiting" in status.stdout
 
 
-def test_two_workers_share_the_budget_on_sqlite(tmp_path: Path, tiny_model: str) -> None:
-    run_study_with_two_workers(f"sqlite:///{tmp_path}/study.db", tmp_path, tiny_model)
-
-
-@pytest.mark.postgres
-def test_two_workers_share_the_budget_on_postgres(tmp_path: Path, tiny_model: str, postgres_url: str) -> None:
-    run_study_with_two_workers(postgres_url, tmp_path, tiny_model)
+def test_two_workers_share_the_budget(tmp_path: Path, tiny_model: str, storage_url: str) -> None:
+    run_study_with_two_workers(storage_url, tmp_path, tiny_model)
 
 
 def test_failing_trials_are_recorded_and_replaced(tmp_path: Path, tiny_model: str) -> None:
@@ -121,7 +93,7 @@ def test_failing_trials_are_recorded_and_replaced(tmp_path: Path, tiny_model: st
         "error: stopping after 2 consecutive failed trials; the config is probably broken "
         "(see fail_reason in: hpo status --study tiny-retrieval)"
     )
-    study = optuna.load_study(study_name="tiny-retrieval", storage=open_storage(storage))
+    study = load_study(storage)
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert len(failed) == 2
     assert all(t.user_attrs["fail_reason"].startswith("ValueError: ") for t in failed)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 from typing import Any
 
@@ -163,11 +162,14 @@ def test_a_directory_gives_the_os_reason(tmp_path: Path) -> None:
     assert str(info.value) == f"{tmp_path}: cannot read config file: Is a directory"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions and a non-root user")
-def test_an_unreadable_file_gives_the_os_reason(tmp_path: Path) -> None:
+def test_an_unreadable_file_gives_the_os_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "study.yaml"
     path.write_text("a: 1\n")
-    path.chmod(0)
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")  # what chmod 0 gives a non-root user
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(ConfigError) as info:
         read_yaml_file(path)
     assert str(info.value) == f"{path}: cannot read config file: Permission denied"

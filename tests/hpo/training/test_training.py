@@ -1,20 +1,17 @@
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hpo.config import parse_config
-from hpo.data import load_data
+from hpo.config_file import parse_config
 from hpo.errors import TrialError
-from objectives import load_objective
-from objectives.base import NullReporter, Pruned
-from objectives.precision import best_precision
-from objectives.training import run_training
-from tests.conftest import retrieval_config
-from tests.hpo.test_data import _jsonl, _pair_rows
+from hpo.training.precision import best_precision
+from hpo.training.result import NullReporter, Pruned
+from hpo.training.run import run_training
+from objectives.registry import get_task
+from tests.helpers import jsonl, load_data, pair_rows, retrieval_config
 
 
 class PruneAt:
@@ -45,7 +42,7 @@ def _pair_config(tiny_model: str, tmp_path: Path, loss: str, metric: str) -> Any
     raw = retrieval_config(tiny_model, objective="pair-classification", metric=metric)
     raw["search_space"]["loss"] = {loss: {"margin": 0.4}}
     raw["data"] = {
-        "train": {"path": _jsonl(tmp_path / "pairs.jsonl", _pair_rows(160))},
+        "train": {"path": jsonl(tmp_path / "pairs.jsonl", pair_rows(160))},
         "max_train_samples": 96,
     }
     return parse_config(raw, source="x")
@@ -55,7 +52,7 @@ def test_retrieval_run_reports_at_fixed_sample_counts(tiny_model: str) -> None:
     config, data = _retrieval(tiny_model, batch_size=16)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
-    result, model = run_training(load_objective("retrieval"), params, data, config, reporter)
+    result, model = run_training(get_task("retrieval"), params, data, config, reporter)
     assert model is None
     # 96 pairs, every 32 samples; the end of training is scored on the capped corpus for the
     # pruner, then on the full one for the trial's value
@@ -75,7 +72,7 @@ def test_schedule_is_in_samples_whatever_the_batch_size(tiny_model: str) -> None
     config, data = _retrieval(tiny_model, batch_size=32)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
-    run_training(load_objective("retrieval"), params, data, config, reporter)
+    run_training(get_task("retrieval"), params, data, config, reporter)
     assert list(reporter.values) == [32, 64, 96]
 
 
@@ -85,7 +82,7 @@ def test_capped_final_reuses_the_last_intermediate_evaluation(tiny_model: str) -
     config = parse_config(raw, source="x")
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
-    result, _ = run_training(load_objective("retrieval"), params, load_data(config), config, reporter)
+    result, _ = run_training(get_task("retrieval"), params, load_data(config), config, reporter)
     assert list(reporter.values) == [32, 64, 96]
     assert result.value == reporter.values[96]
     assert "evaluate_final" not in result.seconds
@@ -99,7 +96,7 @@ def test_pruned_run_stops_at_once_and_skips_the_full_corpus(tiny_model: str, at:
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = PruneAt(at)
     with pytest.raises(Pruned) as info:
-        run_training(load_objective("retrieval"), params, data, config, reporter)
+        run_training(get_task("retrieval"), params, data, config, reporter)
     assert info.value.samples == at
     assert reporter.reported == reported
     assert info.value.eval_corpus.startswith("capped (")
@@ -109,16 +106,16 @@ def test_pruned_run_stops_at_once_and_skips_the_full_corpus(tiny_model: str, at:
 def test_non_finite_loss_fails_the_run(tiny_model: str, tmp_path: Path) -> None:
     config = _pair_config(tiny_model, tmp_path, "ContrastiveLoss", "ap")
     params = config.search_space.resolve({"learning_rate": 1e-3})
-    broken = dataclasses.replace(params, loss_params={"margin": float("nan")})
+    broken = params.model_copy(update={"loss_params": {"margin": float("nan")}})
     with pytest.raises(TrialError, match=r"^training loss became nan after 16 samples$"):
-        run_training(load_objective("pair-classification"), broken, load_data(config), config, NullReporter())
+        run_training(get_task("pair-classification"), broken, load_data(config), config, NullReporter())
 
 
 @pytest.mark.parametrize("loss", ["CachedMultipleNegativesRankingLoss", "MultipleNegativesSymmetricRankingLoss"])
 def test_other_retrieval_losses_train(tiny_model: str, loss: str) -> None:
     config, data = _retrieval(tiny_model, loss=loss)
     params = config.search_space.resolve({"learning_rate": 1e-3})
-    result, _ = run_training(load_objective("retrieval"), params, data, config, NullReporter())
+    result, _ = run_training(get_task("retrieval"), params, data, config, NullReporter())
     assert 0.0 <= result.value <= 1.0
 
 
@@ -127,7 +124,7 @@ def test_pair_classification_trains_and_scores(tiny_model: str, tmp_path: Path, 
     config = _pair_config(tiny_model, tmp_path, loss, metric)
     params = config.search_space.resolve({"learning_rate": 1e-3})
     reporter = NullReporter()
-    result, _ = run_training(load_objective("pair-classification"), params, load_data(config), config, reporter)
+    result, _ = run_training(get_task("pair-classification"), params, load_data(config), config, reporter)
     assert result.metric_key == f"dev_cosine_{metric}"
     assert {"dev_cosine_ap", "dev_cosine_accuracy", "dev_cosine_f1"} <= set(result.metrics)
     assert list(reporter.values) == [32, 64, 96]

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from objectives import precision
-from objectives.precision import best_precision, cpu_has_native_bf16, inference_autocast
+from hpo.training import precision
+from hpo.training.precision import best_precision, cpu_has_native_bf16, inference_autocast
 
 
 def test_cpu_without_native_bf16_runs_in_full_precision(monkeypatch: pytest.MonkeyPatch) -> None:

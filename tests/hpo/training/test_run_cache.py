@@ -2,19 +2,18 @@ from __future__ import annotations
 
 import torch
 
-from hpo.config import parse_config
-from hpo.data import load_data
-from objectives import load_objective
-from objectives.base import NullReporter
-from objectives.run_cache import RunCache
-from objectives.training import run_training
-from tests.conftest import retrieval_config
+from hpo.config_file import parse_config
+from hpo.training.result import NullReporter
+from hpo.training.run import run_training
+from hpo.training.run_cache import RunCache
+from objectives.registry import get_task
+from tests.helpers import load_data, retrieval_config
 
 
 def _setup(tiny_model: str) -> tuple[object, object, object]:
     config = parse_config(retrieval_config(tiny_model), source="x")
     data = load_data(config)
-    return config, data, load_objective("retrieval")
+    return config, data, get_task("retrieval")
 
 
 def test_runs_from_one_cache_match_runs_without_it(tiny_model: str) -> None:

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 import torch
 
-from objectives.document_memo import DocumentMemo
-from objectives.models import load_model
+from hpo.training.document_memo import DocumentMemo
+from hpo.training.models import load_model
 
 
 @pytest.fixture()

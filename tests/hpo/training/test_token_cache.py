@@ -6,7 +6,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from objectives.token_cache import TokenCache
+from hpo.training.token_cache import TokenCache
 
 TEXTS = ["a short one", "a much longer text with quite a few more words in it than the first", "mid length text"]
 
