@@ -60,8 +60,8 @@ def decide(difference: float, low: float, high: float, min_gain: float = 0.0) ->
 
 
 def paired_bootstrap(
-    candidate: Sequence[float],
-    reference: Sequence[float],
+    candidate: Sequence[float] | np.ndarray,
+    reference: Sequence[float] | np.ndarray,
     min_gain: float = 0.0,
     resamples: int = 10_000,
     confidence: float = 0.95,

@@ -59,8 +59,8 @@ def test_malformed_json_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_csv_and_parquet_files_load_like_jsonl(tmp_path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     task = get_task("pair-classification")
     rows = pair_rows(80)

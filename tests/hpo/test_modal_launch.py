@@ -132,7 +132,7 @@ def test_progress_polls_that_fail_do_not_end_the_launch(
     from hpo.modal_app import LaunchRequest
     from hpo.storage import open_storage as real_open
 
-    opened: list[str] = []
+    opened: list[StorageUrl] = []
     real_load = study.load_stored_study
     polls: list[int] = []
     finished = threading.Event()

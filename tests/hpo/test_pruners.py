@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import pytest
@@ -12,7 +12,11 @@ from hpo.study import build_pruner
 from tests.helpers import retrieval_config
 
 
-def _study(pruner: optuna.pruners.BasePruner, finished: list[list[float]], direction: str = "maximize") -> Any:
+def _study(
+    pruner: optuna.pruners.BasePruner,
+    finished: list[list[float]],
+    direction: Literal["minimize", "maximize"] = "maximize",
+) -> Any:
     """A study whose completed trials reported these curves at steps 64, 128, ..."""
     study = optuna.create_study(direction=direction, pruner=pruner)
     for curve in finished:

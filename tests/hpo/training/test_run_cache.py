@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from hpo.config import StudyConfig
 from hpo.config_file import parse_config
 from hpo.training.result import NullReporter
 from hpo.training.run import run_training
 from hpo.training.run_cache import RunCache
 from objectives.registry import get_task
+from objectives.task import Task
 from tests.helpers import load_data, retrieval_config
 
 
-def _setup(tiny_model: str) -> tuple[object, object, object]:
+def _setup(tiny_model: str) -> tuple[StudyConfig, Any, Task[Any]]:
     config = parse_config(retrieval_config(tiny_model), source="x")
     data = load_data(config)
     return config, data, get_task("retrieval")
