@@ -36,17 +36,53 @@ NOISY_LOGGERS = (
 )
 
 
+class OneLineError(click.ClickException):
+    """A command-line mistake, shown as one line (click's own form spans several)."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _one_line(exc: click.UsageError) -> OneLineError:
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return OneLineError(exc.format_message().replace("\n", " ") + where)
+
+
 class HpoGroup(click.Group):
-    """Turns HpoError into one line and an exit code."""
+    """Turns HpoError and usage mistakes into one line and an exit code."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except HpoError as exc:
             if ctx.meta.get("hpo_debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as exc:  # a bug: still one line (no secret in it), the traceback with --debug
+            if ctx.meta.get("hpo_debug"):
+                raise
+            from hpo.storage import redact_urls
+
+            first = (str(exc).strip().splitlines() or [""])[0]
+            click.echo(
+                f"error: internal error, {type(exc).__name__}: {redact_urls(first)} (--debug shows where)", err=True
+            )
+            ctx.exit(1)
 
 
 @click.group(cls=HpoGroup)

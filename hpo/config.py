@@ -153,10 +153,13 @@ _UNION_TAGS = {
 }
 
 
+MAX_TRIALS = 100_000  # each is a queued row written at creation; beyond this, split the study
+
+
 class BudgetConfig(Strict):
     """How many trials the whole study runs (over all workers), and a per-worker time limit."""
 
-    n_trials: int = Field(..., gt=0)
+    n_trials: int = Field(..., gt=0, le=MAX_TRIALS)
     timeout: float | None = Field(None, gt=0)
 
 
@@ -200,7 +203,7 @@ class StudyConfig(Strict):
     budget: BudgetConfig
     fault_tolerance: FaultToleranceConfig = FaultToleranceConfig()
     warm_start: WarmStartConfig = WarmStartConfig()
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1)  # what numpy and torch accept
     precision: Literal["auto", "fp32"] = "auto"
     trust_remote_code: bool = False
 

@@ -32,6 +32,6 @@ def serve_storage_proxy(storage_url: StorageUrl, host: str, port: int) -> None:
             "write every study",
             host,
         )
-    storage = optuna.storages.get_storage(open_storage(storage_url).backend)  # adds Optuna's trial cache
+    storage = optuna.storages.get_storage(open_storage(storage_url, create=True).backend)  # adds Optuna's trial cache
     logger.info("gRPC storage proxy for %s on grpc://%s:%d", storage_url, host, port)
     optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)

@@ -6,12 +6,15 @@ with the study summary and a table of the top trials.
 
 from __future__ import annotations
 
+import html
 import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpo import attrs
+from hpo.errors import UsageError
 from hpo.progress import describe_params
 from hpo.study import StoredStudy
 
@@ -46,7 +49,12 @@ def write_report(stored: StoredStudy, directory: Path, top: int = 10) -> Report:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"-o {directory}: is a file; give a folder for the report")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"-o {directory}: cannot create the folder: {exc.strerror}") from None
     files: list[Path] = []
     skipped: dict[str, str] = {}
     for name in PLOTS:
@@ -96,6 +104,11 @@ def _has_data(study: optuna.Study, name: str) -> bool:
     return bool(complete)
 
 
+def markdown_text(value: str) -> str:
+    """``value`` shown as text in Markdown: HTML escaped, table pipes kept out of the table's structure."""
+    return html.escape(value).replace("|", "\\|")
+
+
 def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, str], top: int) -> str:
     import optuna
 
@@ -116,11 +129,12 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
         "|---|---|---|---|---|---|",
     ]
     for trial in complete[:top]:
-        attrs = trial.user_attrs
-        minutes = attrs.get("wall_seconds", 0) / 60
+        record = trial.user_attrs
+        minutes = record.get(attrs.WALL_SECONDS, 0) / 60
+        params = markdown_text(describe_params(trial.params))
         lines.append(
-            f"| {trial.number} | {trial.value:.4f} | {attrs.get('samples_seen', '-')} | "
-            f"{attrs.get('train_samples_per_second', '-')} | {minutes:.1f} | {describe_params(trial.params)} |"
+            f"| {trial.number} | {trial.value:.4f} | {record.get(attrs.SAMPLES_SEEN, '-')} | "
+            f"{record.get(attrs.TRAIN_SAMPLES_PER_SECOND, '-')} | {minutes:.1f} | {params} |"
         )
     lines += ["", "## Plots", ""]
     for path in files:

@@ -19,6 +19,8 @@ from hpo.schema import Strict
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.training.losses import LossSpec
+
 Scalar = str | int | float | bool | None
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial")
 
@@ -62,7 +64,7 @@ class IntParam(_Spec):
 
     @model_validator(mode="after")
     def _check(self) -> IntParam:
-        _check_range(self.low, self.high, self.log, self.step if self.step != 1 else None)
+        _check_range(self.low, self.high, self.log, None if self.step == 1 else self.step)
         return self
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
@@ -121,6 +123,10 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
         raise ValueError(f"a log-scale range needs low > 0 (got {low})")
     if log and step is not None:
         raise ValueError("'log' and 'step' cannot be combined")
+    if step is not None and step <= 0:
+        raise ValueError(f"step must be above 0 (got {step})")
+    if step is not None and step > high - low and high > low:
+        raise ValueError(f"step ({step}) is larger than the range {low} to {high}")
 
 
 def _parse_param(value: Any) -> Param:
@@ -227,11 +233,8 @@ class SearchSpace(Strict):
                     raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
         return self
 
-    def check_losses(self, allowed: Mapping[str, Mapping[str, type]], objective: str) -> None:
-        """Raise ValueError unless every loss and loss parameter is known to the task.
-
-        ``allowed`` maps each loss name of the task to the types of its keyword parameters.
-        """
+    def check_losses(self, allowed: Mapping[str, LossSpec], objective: str) -> None:
+        """Raise ValueError unless every loss and loss parameter is known to the task, and in range."""
         for loss, params in self.loss.items():
             if loss not in allowed:
                 raise ValueError(
@@ -239,13 +242,18 @@ class SearchSpace(Strict):
                     f"(allowed: {', '.join(allowed)})"
                 )
             for pname, param in params.items():
-                types = allowed[loss]
+                types = allowed[loss].params
                 if pname not in types:
                     raise ValueError(f"search_space.loss.{loss}: " + unknown_key_message(pname, list(types)))
                 kind = {float: "float", int: "int", bool: "bool"}[types[pname]]
+                least = allowed[loss].at_least.get(pname)
                 for value in param.values():
                     if not _has_kind(value, kind):
                         raise ValueError(f"search_space.loss.{loss}.{pname}: {value!r} is not {kind}-valued")
+                    if least is not None and isinstance(value, (int, float)) and value < least:
+                        raise ValueError(
+                            f"search_space.loss.{loss}.{pname}: {value!r} is not allowed (needs >= {least})"
+                        )
 
     def suggest(self, trial: optuna.Trial) -> TrainingParams:
         """Draw one trial's hyperparameters from the space."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import time
 import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpo.errors import StorageError, UsageError
@@ -128,10 +130,16 @@ class Storage:
         return [s.study_name for s in self.backend.get_all_studies()]
 
 
-def open_storage(url: StorageUrl) -> Storage:
-    """The storage for short commands: Optuna's RDB storage, or the gRPC storage proxy."""
+def open_storage(url: StorageUrl, create: bool = False) -> Storage:
+    """The storage for short commands: Optuna's RDB storage, or the gRPC storage proxy.
+
+    A SQLite file is created only with ``create`` (create-study, the proxy): a command that reads
+    studies refuses a file that does not exist rather than leave an empty database behind a typo.
+    """
     import optuna
 
+    if not create:
+        _require_sqlite_file(url)
     if url.is_grpc:
         return Storage(url, _grpc_proxy(url, optuna.storages.GrpcStorageProxy))
     return Storage(url, _connect(url, optuna.storages.RDBStorage))
@@ -140,6 +148,8 @@ def open_storage(url: StorageUrl) -> Storage:
 def open_worker_storage(url: StorageUrl) -> Storage:
     """A worker's storage: every call retried through outages, heartbeats once :func:`use_fault_tolerance` ran."""
     from hpo.retrying_storage import RetryingGrpcStorage, RetryingRDBStorage
+
+    _require_sqlite_file(url)
 
     def rdb(secret: str, **kwargs: Any) -> RetryingRDBStorage:
         return RetryingRDBStorage(secret, DEFAULT_OUTAGE_SECONDS, url.redacted, **kwargs)
@@ -157,6 +167,14 @@ def use_fault_tolerance(storage: Storage, fault_tolerance: FaultToleranceConfig)
     if not isinstance(storage.backend, (RetryingRDBStorage, RetryingGrpcStorage)):
         raise TypeError("fault tolerance applies only to a storage opened by open_worker_storage")
     storage.backend.use_fault_tolerance(fault_tolerance)
+
+
+def _require_sqlite_file(url: StorageUrl) -> None:
+    if url.is_sqlite and url.database and not Path(url.database).expanduser().is_file():
+        raise UsageError(
+            f"storage file {url.database} does not exist; create a study there first "
+            f"(hpo create-study --config FILE --storage {url})"
+        )
 
 
 def _grpc_proxy(url: StorageUrl, proxy_class: Callable[..., P]) -> P:
@@ -279,6 +297,14 @@ def _redacted(url: URL) -> str:
     query = {k: ("***" if k.lower() in SECRET_PARAMETERS else v) for k, v in url.query.items()}
     text: str = url.set(query=query).render_as_string(hide_password=True)
     return text.replace("%2A%2A%2A", "***")
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the user information and query of every URL in it hidden (for messages of unknown origin)."""
+    return _URL_IN_TEXT.sub(lambda match: _fallback_redact(match.group(0)), text)
 
 
 def _fallback_redact(value: str) -> str:

@@ -184,15 +184,19 @@ def create_study_from_file(
     from hpo.config_file import load_config
     from hpo.data.fingerprint import fingerprint
     from hpo.storage import open_storage
+    from hpo.training.models import check_models
     from objectives.registry import get_task
 
     config = load_config(config_path)
     if name is not None:
         config = parse_config({**config.model_dump(mode="json"), "study_name": name}, source=f"--name {name}")
+    space = config.search_space
+    lengths = [int(v) for v in space.max_seq_length.values() if isinstance(v, int)]
+    check_models(space.searched_models(), lengths)
     data = get_task(config.objective).load_data(config, include_test=True)
     _check_schedule(config, data.summary())
     logger.info("data: %s", data.summary())
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, create=True)
     return create_study(config, fingerprint(data), data.summary(), storage, load_if_exists)
 
 

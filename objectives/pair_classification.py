@@ -49,6 +49,7 @@ class LabelledPairs(PairData):
 
 
 _MARGIN = {"margin": float}
+_AT_LEAST = {"margin": 0.0}
 
 
 class PairClassificationTask(Task[LabelledPairs]):
@@ -60,10 +61,13 @@ class PairClassificationTask(Task[LabelledPairs]):
     )
     losses: ClassVar[Mapping[str, LossSpec]] = {
         "OnlineContrastiveLoss": LossSpec(
-            "OnlineContrastiveLoss", _MARGIN, sentence_transformers_loss("OnlineContrastiveLoss")
+            "OnlineContrastiveLoss", _MARGIN, sentence_transformers_loss("OnlineContrastiveLoss"), _AT_LEAST
         ),
         "ContrastiveLoss": LossSpec(
-            "ContrastiveLoss", {**_MARGIN, "size_average": bool}, sentence_transformers_loss("ContrastiveLoss")
+            "ContrastiveLoss",
+            {**_MARGIN, "size_average": bool},
+            sentence_transformers_loss("ContrastiveLoss"),
+            _AT_LEAST,
         ),
     }
     metrics = Metrics(

@@ -115,6 +115,7 @@ class RetrievalTask(Task[RetrievalData]):
             "CachedMultipleNegativesRankingLoss",
             {**_SCALE, "mini_batch_size": int},
             sentence_transformers_loss("CachedMultipleNegativesRankingLoss"),
+            at_least={"mini_batch_size": 1},
         ),
         # The standalone class is deprecated in sentence-transformers 6; this is its documented equivalent.
         "MultipleNegativesSymmetricRankingLoss": LossSpec(

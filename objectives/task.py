@@ -83,7 +83,7 @@ class Task(abc.ABC, Generic[D]):
         for role in config.data.columns:
             if role not in roles:
                 raise ValueError("data.columns: " + unknown_key_message(role, roles))
-        config.search_space.check_losses({k: v.params for k, v in self.losses.items()}, self.name)
+        config.search_space.check_losses(self.losses, self.name)
 
     def column_map(self, data: DataConfig) -> dict[str, str]:
         """Role -> source column: each required role defaults to the column of the same name."""

@@ -88,7 +88,7 @@ def load_study(url: str, name: str = "tiny-retrieval") -> optuna.Study:
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     """The CLI in this process (fast; no signals)."""
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False, prog_name="hpo")
 
 
 def hpo(*args: str, storage: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -112,6 +112,15 @@ def seed_one_good_trial(url: str) -> None:
         backend.get_study_id_from_name("tiny-retrieval"), first.number
     )
     backend.set_trial_system_attr(trial_id, "fixed_params", {"learning_rate": 1e-3})
+
+
+def doomed_model(tiny_model: str, directory: Path) -> str:
+    """A copy of the tiny model that passes create-study's checks; delete it to make every trial fail."""
+    import shutil
+
+    copy = directory / "doomed-model"
+    shutil.copytree(tiny_model, copy)
+    return str(copy)
 
 
 def free_port() -> int:
@@ -169,7 +178,7 @@ def retrieval_rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def create_file_study(tmp_path: Path, storage: str, model: str = "some/model") -> Path:
+def create_file_study(tmp_path: Path, storage: str, model: str) -> Path:
     """A study whose training data is a local JSONL file; returns the file."""
     train = tmp_path / "data" / "train.jsonl"
     train.parent.mkdir()

@@ -7,7 +7,7 @@ them, never an importable path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,11 +19,12 @@ LossBuilder = Callable[["SentenceTransformer", Mapping[str, Any]], "nn.Module"]
 
 @dataclass(frozen=True)
 class LossSpec:
-    """A loss: the types of the keyword parameters a search space may set, and its builder."""
+    """A loss: the types (and lower bounds) of the keyword parameters a search space may set, and its builder."""
 
     name: str
     params: Mapping[str, type]
     build: LossBuilder
+    at_least: Mapping[str, float] = field(default_factory=dict)  # lower bounds checked before a study starts
 
 
 def sentence_transformers_loss(class_name: str, **fixed: Any) -> LossBuilder:

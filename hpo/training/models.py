@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import re
@@ -113,3 +114,48 @@ def _check_on_hub(model: str, where: str) -> None:
         ) from None
     except Exception as exc:  # the Hub is slow or unreachable: loading will tell
         logger.warning("could not check model '%s' on the Hub: %s", model, type(exc).__name__)
+
+
+# Models whose position ids start after the padding index: two positions are never usable.
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "longformer"})
+
+
+def model_max_length(model: str) -> int | None:
+    """The longest sequence (in tokens) the model's position embeddings allow, when its config can be read.
+
+    Reads the transformer's ``config.json`` from the model folder or the local Hugging Face cache;
+    runs none of the model's code. None when the config is not at hand or names no limit.
+    """
+    path = Path(resolve_model_path(model)).expanduser()
+    config_file: Path | None = None
+    if path.is_dir():
+        config_file = path / "config.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "config.json")
+        config_file = Path(cached) if isinstance(cached, str) else None
+    if config_file is None or not config_file.is_file():
+        return None
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    positions = config.get("max_position_embeddings")
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    return positions - 2 if config.get("model_type") in _OFFSET_POSITIONS else positions
+
+
+def check_models(models: list[str], max_seq_lengths: list[int], where: str = "search_space.model") -> None:
+    """Before a study is written: every model can be loaded, and no searched length exceeds its limit."""
+    from hpo.errors import UsageError
+
+    longest = max(max_seq_lengths, default=None)
+    for model in models:
+        check_model_reference(model, where)
+        limit = model_max_length(model)
+        if longest is not None and limit is not None and longest > limit:
+            raise UsageError(
+                f"search_space.max_seq_length: {longest} exceeds the {limit} tokens model '{model}' supports"
+            )

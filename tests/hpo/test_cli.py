@@ -13,8 +13,8 @@ import pytest
 from tests.helpers import invoke, jsonl, pair_rows, retrieval_config, write_config
 
 
-def _pairs(tmp_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    raw = retrieval_config("some/model", objective="pair-classification", study_name="pairs")
+def _pairs(tmp_path: Path, rows: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    raw = retrieval_config(model, objective="pair-classification", study_name="pairs")
     raw["search_space"]["loss"] = "OnlineContrastiveLoss"
     raw["data"] = {"train": {"path": jsonl(tmp_path / "train.jsonl", rows)}}
     return raw
@@ -38,10 +38,10 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> 
     assert not db.exists()
 
 
-def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path, tiny_model: str) -> None:
     rows = pair_rows(40)
     rows[7]["label"] = 3
-    config = write_config(tmp_path, _pairs(tmp_path, rows))
+    config = write_config(tmp_path, _pairs(tmp_path, rows, tiny_model))
     db = tmp_path / "s.db"
     result = invoke("create-study", "--config", str(config), "--storage", f"sqlite:///{db}")
     assert result.exit_code == 2
@@ -51,8 +51,8 @@ def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not db.exists()
 
 
-def test_schedule_finer_than_a_batch_is_rejected(tmp_path: Path) -> None:
-    raw = retrieval_config("m")
+def test_schedule_finer_than_a_batch_is_rejected(tmp_path: Path, tiny_model: str) -> None:
+    raw = retrieval_config(tiny_model)
     raw["search_space"]["batch_size"] = {"type": "categorical", "choices": [16, 64]}
     result = invoke(
         "create-study",
@@ -68,8 +68,8 @@ def test_schedule_finer_than_a_batch_is_rejected(tmp_path: Path) -> None:
     )
 
 
-def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60)))
+def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Path, tiny_model: str) -> None:
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60), tiny_model))
     url = f"sqlite:///{tmp_path}/s.db"
     assert invoke("create-study", "--config", str(config), "--storage", url).stdout == "pairs\n"
     again = invoke("create-study", "--config", str(config), "--storage", url)
@@ -80,7 +80,7 @@ def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Pat
     )
     reuse = invoke("create-study", "--config", str(config), "--storage", url, "--load-if-exists")
     assert (reuse.exit_code, reuse.stdout) == (0, "pairs\n")
-    raw = _pairs(tmp_path, pair_rows(60))
+    raw = _pairs(tmp_path, pair_rows(60), tiny_model)
     raw["seed"] = 7
     changed = invoke(
         "create-study",
@@ -109,8 +109,8 @@ def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Pat
     assert listing[2].split()[0] == "pairs-2"
 
 
-def test_missing_study_and_bad_storage_url(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60)))
+def test_missing_study_and_bad_storage_url(tmp_path: Path, tiny_model: str) -> None:
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60), tiny_model))
     url = f"sqlite:///{tmp_path}/s.db"
     invoke("create-study", "--config", str(config), "--storage", url)
     result = invoke("worker", "--study", "pair", "--storage", url)
@@ -124,8 +124,8 @@ def test_missing_study_and_bad_storage_url(tmp_path: Path) -> None:
     assert result.stderr == "error: study 'pairs' has no complete trial yet (run: hpo worker --study pairs)\n"
 
 
-def test_storage_comes_from_environment(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60)))
+def test_storage_comes_from_environment(tmp_path: Path, tiny_model: str) -> None:
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60), tiny_model))
     env = {"HPO_STORAGE": f"sqlite:///{tmp_path}/env.db"}
     assert invoke("create-study", "--config", str(config), env=env).exit_code == 0
     status = json.loads(invoke("status", "--study", "pairs", "--json", env=env).stdout)
@@ -134,8 +134,7 @@ def test_storage_comes_from_environment(tmp_path: Path) -> None:
 
 
 def test_worker_refuses_data_that_changed(tmp_path: Path, tiny_model: str) -> None:
-    raw = _pairs(tmp_path, pair_rows(60))
-    raw["search_space"]["model"] = tiny_model
+    raw = _pairs(tmp_path, pair_rows(60), tiny_model)
     config = write_config(tmp_path, raw)
     url = f"sqlite:///{tmp_path}/s.db"
     invoke("create-study", "--config", str(config), "--storage", url)

@@ -6,6 +6,7 @@ Each refusal is one exact line and exit code 2, before anything is launched.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,9 +148,9 @@ def reachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cloud, "has_token", lambda: True)
 
 
-def test_demo_data_study_is_refused(reachable: None, tmp_path: Path) -> None:
+def test_demo_data_study_is_refused(reachable: None, tmp_path: Path, tiny_model: str) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
-    config = write_config(tmp_path, retrieval_config("some/model"))
+    config = write_config(tmp_path, retrieval_config(tiny_model))
     assert invoke("create-study", "--config", str(config), "--storage", storage).exit_code == 0
     result = invoke("modal", "--study", "tiny-retrieval", "--storage", storage)
     assert (result.exit_code, result.stdout) == (2, "")
@@ -160,21 +161,21 @@ def test_demo_data_study_is_refused(reachable: None, tmp_path: Path) -> None:
     )
 
 
-def test_file_study_carries_its_files_and_local_model(reachable: None, tmp_path: Path) -> None:
+def test_file_study_carries_its_files_and_local_model(reachable: None, tmp_path: Path, tiny_model: str) -> None:
     from hpo.cloud import prepare_launch
     from hpo.modal_app import LaunchRequest
 
     model = tmp_path / "model"
-    model.mkdir()
+    shutil.copytree(tiny_model, model)
     storage = f"sqlite:///{tmp_path}/s.db"
     train = create_file_study(tmp_path, storage, model=str(model))
     prepared = prepare_launch(LaunchRequest(StorageUrl.parse(storage), "files"))
     assert prepared.settings.carry == (str(train.resolve()), str(model))
 
 
-def test_file_study_whose_file_is_gone_is_refused(reachable: None, tmp_path: Path) -> None:
+def test_file_study_whose_file_is_gone_is_refused(reachable: None, tmp_path: Path, tiny_model: str) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
-    train = create_file_study(tmp_path, storage).resolve()
+    train = create_file_study(tmp_path, storage, tiny_model).resolve()
     train.unlink()
     result = invoke("modal", "--study", "files", "--storage", storage)
     assert (result.exit_code, result.stderr) == (
@@ -184,9 +185,9 @@ def test_file_study_whose_file_is_gone_is_refused(reachable: None, tmp_path: Pat
     )
 
 
-def test_file_study_whose_file_changed_is_refused(reachable: None, tmp_path: Path) -> None:
+def test_file_study_whose_file_changed_is_refused(reachable: None, tmp_path: Path, tiny_model: str) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
-    train = create_file_study(tmp_path, storage)
+    train = create_file_study(tmp_path, storage, tiny_model)
     train.write_text("".join(json.dumps(row) + "\n" for row in retrieval_rows(201)))
     result = invoke("modal", "--study", "files", "--storage", storage)
     assert result.exit_code == 2
@@ -194,11 +195,13 @@ def test_file_study_whose_file_changed_is_refused(reachable: None, tmp_path: Pat
     assert result.stderr.endswith("...); restore the files, or create a new study\n")
 
 
-def test_relative_model_path_is_refused(reachable: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_model_path_is_refused(
+    reachable: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model: str
+) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
-    create_file_study(tmp_path, storage, model="model")
-    (tmp_path / "model").mkdir()
+    shutil.copytree(tiny_model, tmp_path / "model")
     monkeypatch.chdir(tmp_path)
+    create_file_study(tmp_path, storage, model="model")
     result = invoke("modal", "--study", "files", "--storage", storage)
     assert (result.exit_code, result.stderr) == (
         2,

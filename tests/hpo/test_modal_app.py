@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hpo.errors import UsageError
-from hpo.storage import StorageUrl
+from hpo.storage import StorageUrl, open_storage
 from tests.helpers import invoke, retrieval_config, write_config
 
 modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
@@ -187,6 +187,7 @@ def test_trial_still_running_after_the_stop_grace_is_abandoned_and_raises(
 
 def test_config_errors_are_returned_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
+    open_storage(StorageUrl.parse(storage), create=True)
     result = _local(storage, monkeypatch, study="nope")
     assert result == {"states": {}, "stopped_because": "", "error": f"study 'nope' not found in {storage}"}
 

@@ -85,9 +85,9 @@ def fake_modal(monkeypatch: pytest.MonkeyPatch) -> FakeModal:
 
 
 @pytest.fixture
-def file_study(tmp_path: Path) -> str:
+def file_study(tmp_path: Path, tiny_model: str) -> str:
     storage = f"sqlite:///{tmp_path}/s.db"
-    create_file_study(tmp_path, storage)
+    create_file_study(tmp_path, storage, tiny_model)
     return storage
 
 

@@ -27,11 +27,11 @@ def test_report_writes_every_plot_and_the_top_trials(finished_study: str, tmp_pa
     assert "![intermediate values](intermediate_values.png)" in markdown
 
 
-def test_report_skips_plots_a_new_study_cannot_draw(tmp_path: Path) -> None:
+def test_report_skips_plots_a_new_study_cannot_draw(tmp_path: Path, tiny_model: str) -> None:
     from tests.helpers import retrieval_config, write_config
 
     url = f"sqlite:///{tmp_path}/s.db"
-    invoke("create-study", "--config", str(write_config(tmp_path, retrieval_config("m"))), "--storage", url)
+    invoke("create-study", "--config", str(write_config(tmp_path, retrieval_config(tiny_model))), "--storage", url)
     result = invoke("report", "--study", "tiny-retrieval", "--storage", url, "-o", str(tmp_path / "r"))
     assert result.exit_code == 0
     markdown = (tmp_path / "r" / "report.md").read_text()

@@ -83,6 +83,19 @@ def test_grpc_urls_and_loopback() -> None:
         StorageUrl.parse("grpc://proxy")
 
 
+def test_reading_commands_never_create_a_sqlite_file(tmp_path: Path) -> None:
+    url = StorageUrl.parse(f"sqlite:///{tmp_path}/typo.db")
+    for opening in (open_storage, open_worker_storage):
+        with pytest.raises(UsageError) as info:
+            opening(url)
+        assert str(info.value) == (
+            f"storage file {tmp_path}/typo.db does not exist; create a study there first "
+            f"(hpo create-study --config FILE --storage {url})"
+        )
+    assert not (tmp_path / "typo.db").exists()
+    assert open_storage(url, create=True).study_names() == []
+
+
 def test_unreachable_postgres_is_a_clear_error_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("hpo.storage.CONNECT_RETRY_SECONDS", 0.0)
     with pytest.raises(StorageError) as info:
@@ -94,7 +107,9 @@ def test_unreachable_postgres_is_a_clear_error_without_the_password(monkeypatch:
 
 
 def test_worker_storage_gets_the_study_heartbeat_once_known(tmp_path: Path) -> None:
-    storage = open_worker_storage(StorageUrl.parse(f"sqlite:///{tmp_path}/h.db"))
+    url = StorageUrl.parse(f"sqlite:///{tmp_path}/h.db")
+    open_storage(url, create=True)
+    storage = open_worker_storage(url)
     assert storage.backend.get_heartbeat_interval() is None  # type: ignore[attr-defined]
     use_fault_tolerance(storage, FaultToleranceConfig(heartbeat_interval=5, grace_period=20, db_outage_seconds=7))
     assert storage.backend.get_heartbeat_interval() == 5  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hpo.errors import UsageError
-from tests.helpers import hpo, load_study, retrieval_config, write_config
+from tests.helpers import doomed_model, hpo, load_study, retrieval_config, write_config
 
 
 def _study_states(storage: str) -> list[str]:
@@ -106,10 +107,11 @@ def test_stop_grace_abandons_a_long_trial(tmp_path: Path, tiny_model: str) -> No
 
 def test_crashed_child_is_restarted_up_to_the_limit(tmp_path: Path, tiny_model: str) -> None:
     storage = f"sqlite:///{tmp_path}/study.db"
-    raw = retrieval_config(tiny_model, budget={"n_trials": 3})
-    raw["search_space"]["loss"] = {"CachedMultipleNegativesRankingLoss": {"mini_batch_size": 0}}  # always fails
+    model = doomed_model(tiny_model, tmp_path)
+    raw = retrieval_config(model, budget={"n_trials": 3})
     raw["fault_tolerance"] = {"max_consecutive_failures": 1}
     assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    shutil.rmtree(model)  # every trial fails
     result = hpo("worker", "--study", "tiny-retrieval", "--workers", "1", "--max-restarts", "1", storage=storage)
     assert result.returncode == 1
     assert result.stderr.count("exited with 1") == 2

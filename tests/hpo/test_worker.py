@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from tests.helpers import hpo, load_study, retrieval_config, seed_one_good_trial, write_config
+from tests.helpers import doomed_model, hpo, load_study, retrieval_config, seed_one_good_trial, write_config
 
 BUDGET = 5
 
@@ -82,11 +83,12 @@ def test_two_workers_share_the_budget(tmp_path: Path, tiny_model: str, storage_u
 
 
 def test_failing_trials_are_recorded_and_replaced(tmp_path: Path, tiny_model: str) -> None:
-    raw = retrieval_config(tiny_model, budget={"n_trials": 2})
-    raw["search_space"]["loss"] = {"CachedMultipleNegativesRankingLoss": {"mini_batch_size": 0}}
+    model = doomed_model(tiny_model, tmp_path)
+    raw = retrieval_config(model, budget={"n_trials": 2})
     raw["fault_tolerance"] = {"max_consecutive_failures": 2}
     storage = f"sqlite:///{tmp_path}/study.db"
     assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=storage).returncode == 0
+    shutil.rmtree(model)  # every trial now fails to load its model
     result = hpo("worker", "--study", "tiny-retrieval", storage=storage)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -96,7 +98,7 @@ def test_failing_trials_are_recorded_and_replaced(tmp_path: Path, tiny_model: st
     study = load_study(storage)
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert len(failed) == 2
-    assert all(t.user_attrs["fail_reason"].startswith("ValueError: ") for t in failed)
+    assert all(t.user_attrs["fail_reason"].startswith(f"TrialError: cannot load model '{model}'") for t in failed)
     waiting = [t for t in study.trials if t.state.name == "WAITING"]
     assert len(waiting) == 2  # the budget is kept for a fixed config
     assert "RUNNING" not in {t.state.name for t in study.trials}
