@@ -53,12 +53,11 @@ def create_study(
 
     name = config.study_name
     if name in storage.study_names():
-        existing = load_stored_study(storage, name, require_complete=False)
-        if not is_complete(existing.study, existing.config):
+        if half_created(optuna.load_study(study_name=name, storage=storage.backend)):
             logger.warning("removing study '%s': an interrupted create-study left it half-created", name)
             optuna.delete_study(study_name=name, storage=storage.backend)
         else:
-            _check_existing(existing, config, fingerprint, load_if_exists)
+            _check_existing(load_stored_study(storage, name), config, fingerprint, load_if_exists)
             return name
     try:
         study = optuna.create_study(study_name=name, storage=storage.backend, direction=config.direction)
@@ -96,14 +95,24 @@ def _check_existing(existing: StoredStudy, config: StudyConfig, fingerprint: str
         raise StudyError(f"study '{name}' exists with different data ({existing.fingerprint[:19]}...)")
 
 
-def is_complete(study: optuna.Study, config: StudyConfig) -> bool:
-    """Whether create-study finished this study (studies from before the mark: a full budget queued)."""
-    if study.user_attrs.get(attrs.COMPLETE):
-        return True
-    return len(study.get_trials(deepcopy=False)) >= config.budget.n_trials
+def half_created(study: optuna.Study) -> bool:
+    """Whether an interrupted create-study left this study: created, but not marked complete.
+
+    A study with neither hpo's config nor any attribute or trial is the empty husk left when the
+    process stopped right after creating it. Studies from before the mark count as complete when
+    their whole budget is queued.
+    """
+    stored = study.user_attrs
+    if stored.get(attrs.COMPLETE):
+        return False
+    trials = len(study.get_trials(deepcopy=False))
+    if attrs.CONFIG not in stored:
+        return not stored and trials == 0
+    budget = stored[attrs.CONFIG].get("budget", {}).get("n_trials", 0) if isinstance(stored[attrs.CONFIG], dict) else 0
+    return trials < budget
 
 
-def load_stored_study(storage: Storage, name: str, require_complete: bool = True) -> StoredStudy:
+def load_stored_study(storage: Storage, name: str) -> StoredStudy:
     """The study ``name`` and its stored config; a clear error when it is missing, not ours, or half-created."""
     import optuna
 
@@ -114,6 +123,11 @@ def load_stored_study(storage: Storage, name: str, require_complete: bool = True
         listing = f" (studies: {', '.join(sorted(names))})" if names and not close else ""
         raise StudyError(f"study '{name}' not found in {storage.url}{hint}{listing}")
     study = optuna.load_study(study_name=name, storage=storage.backend)
+    if half_created(study):
+        raise StudyError(
+            f"study '{name}' is half-created (its create-study was interrupted); "
+            "run the same create-study again to finish it"
+        )
     stored = study.user_attrs
     if attrs.CONFIG not in stored:
         raise StudyError(f"study '{name}' was not created by hpo create-study (it has no stored config)")
@@ -121,11 +135,6 @@ def load_stored_study(storage: Storage, name: str, require_complete: bool = True
         config = parse_config(stored[attrs.CONFIG], source="stored config")
     except ConfigError as exc:
         raise StudyError(f"study '{name}': stored config is not valid for hpo {__version__}: {exc}") from None
-    if require_complete and not is_complete(study, config):
-        raise StudyError(
-            f"study '{name}' is half-created (its create-study was interrupted); "
-            "run the same create-study again to finish it"
-        )
     return StoredStudy(storage, study, config, str(stored.get(attrs.FINGERPRINT, "")))
 
 
