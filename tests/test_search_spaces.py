@@ -18,4 +18,9 @@ def test_shipped_config_is_valid(path: Path) -> None:
 
 
 def test_reference_configs_are_shipped() -> None:
-    assert {p.name for p in SEARCH_SPACES} >= {"bioasq-retrieval.yaml", "quora-pairs.yaml", "demo.yaml"}
+    assert {p.name for p in SEARCH_SPACES} >= {
+        "bioasq-retrieval.yaml",
+        "quora-pairs.yaml",
+        "sick-similarity.yaml",
+        "demo.yaml",
+    }

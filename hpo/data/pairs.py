@@ -14,7 +14,7 @@ from hpo.config import StudyConfig
 from hpo.data import rows
 from hpo.data.rows import Field
 from hpo.data.sources import Row
-from hpo.data.splits import carve, pair_group_keys, sample
+from hpo.data.splits import carve, pair_group_keys, pair_keys, sample
 
 LabelReader = Callable[[Row, int, str, Field], float]
 
@@ -82,7 +82,14 @@ def load_pair_splits(
             for i, row in enumerate(raw, 1)
         ]
 
-    splits = carve(config.data, config.seed, parse, lambda records: pair_group_keys([(a, b) for a, b, _ in records]))
+    # A carved split keeps pairs that share a text together; a given split loses only the pairs it repeats.
+    splits = carve(
+        config.data,
+        config.seed,
+        parse,
+        group_keys=lambda records: pair_group_keys([(a, b) for a, b, _ in records]),
+        leak_keys=lambda records: pair_keys([(a, b) for a, b, _ in records]),
+    )
 
     def to_split(records: list[tuple[str, str, float]]) -> PairSplit:
         return PairSplit([r[0] for r in records], [r[1] for r in records], [r[2] for r in records])

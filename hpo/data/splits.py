@@ -55,6 +55,11 @@ def pair_group_keys(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return [find(normalize(a)) for a, _ in pairs]
 
 
+def pair_keys(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """For each pair, a key of the pair itself, whichever text comes first."""
+    return ["\t".join(sorted((normalize(a), normalize(b)))) for a, b in pairs]
+
+
 def sample(items: list[T], limit: int | None, seed: int) -> list[T]:
     """At most ``limit`` items, a seeded sample kept in the original order."""
     if limit is None or len(items) <= limit:
@@ -68,13 +73,16 @@ def carve(
     seed: int,
     parse: Callable[[list[Row], str], list[T]],
     group_keys: Callable[[list[T]], list[str]],
+    leak_keys: Callable[[list[T]], list[str]] | None = None,
 ) -> dict[str, list[T]]:
     """Read every configured split and carve dev/test from train where they are not given.
 
     ``parse`` turns a split's raw rows into records (``where`` names the split in errors);
-    ``group_keys`` gives each record the key that must not cross splits (a normalized query, a
-    connected group of pairs). Training records whose key is in dev or test are dropped.
+    ``group_keys`` gives each record the key that keeps related records in one carved split (a
+    normalized query, a connected group of pairs). Training records that repeat a dev or test
+    record (same ``leak_keys``, by default the group keys) are dropped.
     """
+    leak_keys = leak_keys or group_keys
     sources: dict[str, DataSource | None] = {"train": data.train, "dev": data.dev, "test": data.test}
     records = {
         name: parse(read_rows(source, f"data.{name}"), f"data.{name} ({source.describe()})")
@@ -84,13 +92,14 @@ def carve(
     dev_fraction = data.dev_fraction if data.dev is None else 0.0
     test_fraction = data.test_fraction if data.test is None else 0.0
     out: dict[str, list[T]] = {"train": [], "dev": list(records.get("dev", [])), "test": list(records.get("test", []))}
-    held_out = {k for name in ("dev", "test") if name in records for k in group_keys(records[name])}
+    held_out = {k for name in ("dev", "test") if name in records for k in leak_keys(records[name])}
+    train = records["train"]
     leaked = 0
-    for row, key in zip(records["train"], group_keys(records["train"]), strict=True):
-        if key in held_out:
+    for row, key, leak in zip(train, group_keys(train), leak_keys(train), strict=True):
+        if leak in held_out:
             leaked += 1
             continue
         out[assign(key, seed, dev_fraction, test_fraction)].append(row)
     if leaked:
-        logger.warning("dropped %d training rows whose text also occurs in the dev or test split", leaked)
+        logger.warning("dropped %d training rows that also occur in the dev or test split", leaked)
     return out
