@@ -98,24 +98,13 @@ def _local(storage: str, monkeypatch: pytest.MonkeyPatch, study: str = "tiny-ret
     return result
 
 
-def _local_run(storage: str, tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _create(storage, tmp_path, tiny_model, n_trials=2)
-    result = _local(storage, monkeypatch)
+def test_worker_function_runs_locally(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch, storage_url: str
+) -> None:
+    _create(storage_url, tmp_path, tiny_model, n_trials=2)
+    result = _local(storage_url, monkeypatch)
     assert sum(result["states"].values()) == 2
     assert (result["stopped_because"], result["error"]) == ("study budget done", None)
-
-
-def test_worker_function_runs_locally_on_sqlite(
-    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _local_run(f"sqlite:///{tmp_path}/s.db", tmp_path, tiny_model, monkeypatch)
-
-
-@pytest.mark.postgres
-def test_worker_function_runs_locally_on_postgres(
-    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch, postgres_url: str
-) -> None:
-    _local_run(postgres_url, tmp_path, tiny_model, monkeypatch)
 
 
 def _signal_after_each_trial(monkeypatch: pytest.MonkeyPatch) -> None:
