@@ -11,14 +11,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 import sqlalchemy
 import yaml
 
-from hpo.testing import build_tiny_model
+from hpo.testing import build_tiny_model, tiny_study_config, wait_for_port
 
 ADMIN = os.environ.get("HPO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 HPO = [sys.executable, "-m", "hpo"]
@@ -39,40 +38,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"server on port {port} did not start")
-            time.sleep(0.3)
-
-
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hpo-bare-"))
     model = build_tiny_model(work)
-    config = {
-        "study_name": "bare",
-        "objective": "retrieval",
-        "data": {
-            "train": {"builtin": "stdlib-docstrings"},
-            "columns": {"query_id": "query_id"},
-            "max_train_samples": 64,
-        },
-        "search_space": {
-            "model": str(model),
-            "loss": "MultipleNegativesRankingLoss",
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
-            "batch_size": 16,
-            "epochs": 1,
-            "max_seq_length": 32,
-        },
-        "evaluation": {"every_samples": 32, "corpus_cap": 60},
-        "budget": {"n_trials": 1},
-    }
+    config = tiny_study_config(str(model), study_name="bare", budget={"n_trials": 1})
     config_path = work / "study.yaml"
     config_path.write_text(yaml.safe_dump(config))
     database = f"hpo_bare_{os.getpid()}"
@@ -83,7 +52,7 @@ def main() -> None:
     port = free_port()
     proxy = subprocess.Popen([*HPO, "storage-proxy", "--storage", db_url, "--port", str(port)])
     try:
-        wait_for(port, proxy)
+        wait_for_port(port, proxy)
         grpc = f"grpc://127.0.0.1:{port}"
         run("--help")
         run("--version")
@@ -101,7 +70,7 @@ def main() -> None:
         dash_port = free_port()
         dashboard = subprocess.Popen([*HPO, "dashboard", "--storage", db_url, "--port", str(dash_port)])
         try:
-            wait_for(dash_port, dashboard)
+            wait_for_port(dash_port, dashboard)
             with urllib.request.urlopen(f"http://127.0.0.1:{dash_port}/api/studies", timeout=10) as response:
                 assert response.status == 200
             print("ok  hpo dashboard  (serves /api/studies)")

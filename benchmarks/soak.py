@@ -25,6 +25,8 @@ from pathlib import Path
 import optuna
 import yaml
 
+from hpo.testing import build_tiny_model, tiny_study_config
+
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 5433
 
@@ -56,33 +58,18 @@ class OwnPostgres:
 
 
 def study_config(model: str, trials: int) -> dict[str, object]:
-    return {
-        "study_name": "soak",
-        "objective": "retrieval",
-        "data": {
-            "train": {"builtin": "stdlib-docstrings"},
-            "columns": {"query_id": "query_id"},
-            "max_train_samples": 96,
-        },
-        "search_space": {
-            "model": model,
-            "loss": {"MultipleNegativesRankingLoss": {"scale": {"type": "float", "low": 10.0, "high": 30.0}}},
-            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
-            "batch_size": 16,
-            "epochs": 3,
-            "max_seq_length": 48,
-        },
-        "evaluation": {"every_samples": 32, "corpus_cap": 60},
-        "pruner": {"type": "median", "n_startup_trials": 3},
-        "budget": {"n_trials": trials},
-        "fault_tolerance": {
-            "heartbeat_interval": 1,
-            "grace_period": 5,
-            "max_retries": 10,
-            "max_consecutive_failures": 50,
-            "db_outage_seconds": 120,
-        },
+    config = tiny_study_config(model, study_name="soak", pruner={"type": "median", "n_startup_trials": 3})
+    config["search_space"]["epochs"] = 3
+    config.pop("sampler")
+    config["budget"] = {"n_trials": trials}
+    config["fault_tolerance"] = {
+        "heartbeat_interval": 1,
+        "grace_period": 5,
+        "max_retries": 10,
+        "max_consecutive_failures": 50,
+        "db_outage_seconds": 120,
     }
+    return config
 
 
 def main() -> None:
@@ -92,7 +79,6 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--restarts", type=int, default=2)
     args = parser.parse_args()
-    from hpo.testing import build_tiny_model
 
     postgres = OwnPostgres()
     storage = f"postgresql+psycopg2://postgres@127.0.0.1:{PORT}/postgres"

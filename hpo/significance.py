@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -59,30 +59,29 @@ def decide(difference: float, low: float, high: float, min_gain: float = 0.0) ->
     return "TIE"
 
 
+class BootstrapOptions(TypedDict, total=False):
+    """The options of :func:`bootstrap_metric`, for the functions that pass them on."""
+
+    min_gain: float
+    resamples: int
+    confidence: float
+    seed: int
+    maximize: bool
+
+
 def paired_bootstrap(
     candidate: Sequence[float] | np.ndarray,
     reference: Sequence[float] | np.ndarray,
-    min_gain: float = 0.0,
-    resamples: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    maximize: bool = True,
+    **options: Unpack[BootstrapOptions],
 ) -> Comparison:
-    """Compare per-item scores (per-query NDCG, per-pair loss, ...): the mean of candidate minus reference."""
+    """Compare per-item scores (per-query NDCG, per-pair loss, ...): the mean of candidate minus reference.
+
+    ``options`` as for :func:`bootstrap_metric`.
+    """
     candidate_array = np.asarray(candidate, dtype=np.float64)
     if candidate_array.ndim != 1:
         raise ValueError("paired_bootstrap takes one score per item; for rows of values use bootstrap_metric")
-    reference_array = np.asarray(reference, dtype=np.float64)
-    return bootstrap_metric(
-        mean,
-        candidate_array,
-        reference_array,
-        min_gain=min_gain,
-        resamples=resamples,
-        confidence=confidence,
-        seed=seed,
-        maximize=maximize,
-    )
+    return bootstrap_metric(mean, candidate_array, np.asarray(reference, dtype=np.float64), **options)
 
 
 def bootstrap_metric(

@@ -1,9 +1,13 @@
-"""A tiny BERT sentence-transformer built on the fly (64 hidden units, 2 layers, its own WordPiece
-vocabulary), for tests and smoke benchmarks: builds in about a second, trains on a CPU in seconds.
+"""What tests, CI checks and smoke benchmarks share: a tiny BERT sentence-transformer built on the
+fly (64 hidden units, 2 layers, its own WordPiece vocabulary; builds in about a second, trains on a
+CPU in seconds), a study config that runs with it, and a wait for a server to listen.
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +62,43 @@ def build_tiny_model(directory: Path) -> Path:
     path = directory / "tiny-model"
     model.save(str(path))
     return path
+
+
+def tiny_study_config(model: str, **overrides: Any) -> dict[str, Any]:
+    """A small, fast retrieval study on the built-in demo data, as a config mapping (seconds per trial)."""
+    config: dict[str, Any] = {
+        "study_name": "tiny-retrieval",
+        "objective": "retrieval",
+        "data": {
+            "train": {"builtin": "stdlib-docstrings"},
+            "columns": {"query_id": "query_id"},
+            "max_train_samples": 96,
+        },
+        "search_space": {
+            "model": model,
+            "loss": {"MultipleNegativesRankingLoss": {"scale": {"type": "float", "low": 10.0, "high": 30.0}}},
+            "learning_rate": {"type": "float", "low": 1.0e-5, "high": 1.0e-2, "log": True},
+            "batch_size": 16,
+            "epochs": 1,
+            "max_seq_length": 48,
+        },
+        "evaluation": {"every_samples": 32, "corpus_cap": 60},
+        "sampler": {"type": "random"},
+        "pruner": {"type": "percentile", "percentile": 99.0, "n_startup_trials": 1},
+        "budget": {"n_trials": 4},
+    }
+    config.update(overrides)
+    return config
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Return once something listens on 127.0.0.1:``port``; RuntimeError if ``process`` died or time ran out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port} (process exit code {process.poll()})") from None
+            time.sleep(0.3)

@@ -78,23 +78,15 @@ class PairClassificationTask(Task[LabelledPairs]):
     )
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> LabelledPairs:
-        train, dev, test = load_pair_splits(config, self.column_map(config.data), "label", _label, include_test)
-        for name, split in (("train", train), ("dev", dev)):
-            if len(set(split.labels)) < 2:
-                raise DataError(
-                    f"data.{name}: all {len(split)} pairs have label {split.labels[0]}; both 0 and 1 are needed"
-                )
-        return LabelledPairs(train, dev, test)
+        columns = self.column_map(config.data)
+        splits = load_pair_splits(config, columns, "label", _label, include_test, "both 0 and 1 are needed")
+        return LabelledPairs(*splits)
 
     def with_dev_in_training(self, data: LabelledPairs) -> LabelledPairs:
-        return LabelledPairs(data.train + data.dev, data.dev, data.test)
+        return data.with_dev_in_training()
 
     def train_dataset(self, data: LabelledPairs) -> Any:
-        from datasets import Dataset
-
-        return Dataset.from_dict(
-            {"sentence1": data.train.text1, "sentence2": data.train.text2, "label": data.train.labels}
-        )
+        return data.train.to_dataset("label")
 
     def evaluator(
         self, data: LabelledPairs, config: StudyConfig, split: Split, capped: bool

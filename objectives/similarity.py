@@ -63,21 +63,15 @@ class SimilarityTask(Task[PairData]):
     )
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> PairData:
-        train, dev, test = load_pair_splits(config, self.column_map(config.data), "score", _score, include_test)
-        for name, split in (("train", train), ("dev", dev)):
-            if len(set(split.labels)) < 2:
-                raise DataError(f"data.{name}: all {len(split)} pairs have score {split.labels[0]}; scores must vary")
-        return PairData(train, dev, test)
+        return PairData(
+            *load_pair_splits(config, self.column_map(config.data), "score", _score, include_test, "scores must vary")
+        )
 
     def with_dev_in_training(self, data: PairData) -> PairData:
-        return PairData(data.train + data.dev, data.dev, data.test)
+        return data.with_dev_in_training()
 
     def train_dataset(self, data: PairData) -> Any:
-        from datasets import Dataset
-
-        return Dataset.from_dict(
-            {"sentence1": data.train.text1, "sentence2": data.train.text2, "score": data.train.labels}
-        )
+        return data.train.to_dataset("score")
 
     def evaluator(self, data: PairData, config: StudyConfig, split: Split, capped: bool) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator

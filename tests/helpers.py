@@ -20,35 +20,14 @@ from hpo.cli import cli
 from hpo.config import StudyConfig
 from hpo.config_file import parse_config
 from hpo.storage import Storage, StorageUrl, open_storage
+from hpo.testing import tiny_study_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def retrieval_config(model: str, **overrides: Any) -> dict[str, Any]:
     """A small, fast retrieval study on the built-in demo data."""
-    config: dict[str, Any] = {
-        "study_name": "tiny-retrieval",
-        "objective": "retrieval",
-        "data": {
-            "train": {"builtin": "stdlib-docstrings"},
-            "columns": {"query_id": "query_id"},
-            "max_train_samples": 96,
-        },
-        "search_space": {
-            "model": model,
-            "loss": {"MultipleNegativesRankingLoss": {"scale": {"type": "float", "low": 10.0, "high": 30.0}}},
-            "learning_rate": {"type": "float", "low": 1.0e-5, "high": 1.0e-2, "log": True},
-            "batch_size": 16,
-            "epochs": 1,
-            "max_seq_length": 48,
-        },
-        "evaluation": {"every_samples": 32, "corpus_cap": 60},
-        "sampler": {"type": "random"},
-        "pruner": {"type": "percentile", "percentile": 99.0, "n_startup_trials": 1},
-        "budget": {"n_trials": 4},
-    }
-    config.update(overrides)
-    return config
+    return tiny_study_config(model, **overrides)
 
 
 def pairs_config(model: str, train: str, **data: Any) -> dict[str, Any]:
@@ -112,6 +91,18 @@ def seed_one_good_trial(url: str) -> None:
         backend.get_study_id_from_name("tiny-retrieval"), first.number
     )
     backend.set_trial_system_attr(trial_id, "fixed_params", {"learning_rate": 1e-3})
+
+
+def run_workers(storage: str, count: int, study: str = "tiny-retrieval") -> list[tuple[int, str, str]]:
+    """``count`` worker processes on ``study`` at once, until they stop: (exit code, stdout, stderr) of each."""
+    env = {**os.environ, "HPO_STORAGE": storage}
+    command = [sys.executable, "-m", "hpo", "worker", "--study", study]
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    return [(w.returncode, out, err) for w, (out, err) in zip(workers, outputs, strict=True)]
 
 
 def doomed_model(tiny_model: str, directory: Path) -> str:

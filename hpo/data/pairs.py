@@ -6,15 +6,17 @@ evaluated on at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from hpo.config import StudyConfig
 from hpo.data import rows
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.data.splits import carve, pair_group_keys, pair_keys, sample
+from hpo.errors import DataError
 
 LabelReader = Callable[[Row, int, str, Field], float]
 
@@ -33,6 +35,12 @@ class PairSplit:
     def __add__(self, other: PairSplit) -> PairSplit:
         return PairSplit(self.text1 + other.text1, self.text2 + other.text2, self.labels + other.labels)
 
+    def to_dataset(self, label_column: str) -> Any:
+        """A ``datasets.Dataset`` with the columns pair losses expect: sentence1, sentence2, ``label_column``."""
+        from datasets import Dataset
+
+        return Dataset.from_dict({"sentence1": self.text1, "sentence2": self.text2, label_column: self.labels})
+
 
 @dataclass(frozen=True)
 class PairData:
@@ -45,6 +53,10 @@ class PairData:
     @property
     def has_test(self) -> bool:
         return self.test is not None
+
+    def with_dev_in_training(self) -> Self:
+        """The same data with the dev pairs added to training."""
+        return dataclasses.replace(self, train=self.train + self.dev)
 
     def evaluation_split(self, name: str) -> PairSplit:
         """The dev or test pairs; an error when the test split was not loaded."""
@@ -64,11 +76,17 @@ class PairData:
 
 
 def load_pair_splits(
-    config: StudyConfig, columns: dict[str, str], label_role: str, label: LabelReader, include_test: bool
+    config: StudyConfig,
+    columns: dict[str, str],
+    label_role: str,
+    label: LabelReader,
+    include_test: bool,
+    if_constant: str,
 ) -> tuple[PairSplit, PairSplit, PairSplit | None]:
     """Train, dev and (when asked for) test pairs, read with ``columns`` and carved by text group.
 
-    ``label`` reads the role ``label_role`` (a 0/1 label, a similarity score) of one row.
+    ``label`` reads the role ``label_role`` (a 0/1 label, a similarity score) of one row; a train or
+    dev split whose labels are all the same is refused, ``if_constant`` saying what is needed.
     """
     fields = {role: Field.of(role, columns) for role in ("text1", "text2", label_role)}
 
@@ -99,4 +117,6 @@ def load_pair_splits(
     test = to_split(splits["test"]) if include_test and splits["test"] else None
     for name, split in (("train", train), ("dev", dev)):
         rows.require(split.labels, name, "pairs")
+        if len(set(split.labels)) < 2:
+            raise DataError(f"data.{name}: all {len(split)} pairs have {label_role} {split.labels[0]}; {if_constant}")
     return train, dev, test

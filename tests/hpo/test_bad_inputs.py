@@ -79,6 +79,15 @@ class Case:
     args: list[str] = field(default_factory=list)  # default: create-study with study.yaml
 
 
+def _corpus_case(id: str, message: str, relevant: Any = ("d1",), corpus: Any = None) -> Case:
+    """One training query with ``relevant`` ids, against a corpus file of ``corpus`` rows."""
+    rows = {"train.jsonl": [{"query": "q", "relevant_ids": relevant, "qid": "a"}]}
+    corpus_rows = corpus or [{"id": "d1", "text": "passage"}]
+    return Case(
+        id, message, _files_config(corpus={"path": "corpus.jsonl"}), files={**rows, "corpus.jsonl": corpus_rows}
+    )
+
+
 CONFIG_FILE = [
     Case(
         "config-missing", "{dir}/nope.yaml: config file not found", args=["create-study", "--config", "{dir}/nope.yaml"]
@@ -500,34 +509,22 @@ DATA_FILES = [
             "corpus.jsonl": [{"id": "d1", "text": "passage"}],
         },
     ),
-    Case(
+    _corpus_case(
         "relevant-ids-not-list",
         "data.train ({dir}/train.jsonl): row 1: column 'relevant_ids' (relevant_ids) must be a non-empty list of "
         "corpus ids",
-        _files_config(corpus={"path": "corpus.jsonl"}),
-        files={
-            "train.jsonl": [{"query": "q", "relevant_ids": {"d1": 1}, "qid": "a"}],
-            "corpus.jsonl": [{"id": "d1", "text": "passage"}],
-        },
+        relevant={"d1": 1},
     ),
-    Case(
+    _corpus_case(
         "corpus-duplicate-id",
         "data.corpus ({dir}/corpus.jsonl): row 2: duplicate id 'd1'",
-        _files_config(corpus={"path": "corpus.jsonl"}),
-        files={
-            "train.jsonl": [{"query": "q", "relevant_ids": ["d1"], "qid": "a"}],
-            "corpus.jsonl": [{"id": "d1", "text": "one"}, {"id": "d1", "text": "two"}],
-        },
+        corpus=[{"id": "d1", "text": "one"}, {"id": "d1", "text": "two"}],
     ),
-    Case(
+    _corpus_case(
         "corpus-text-column",
         "data.corpus ({dir}/corpus.jsonl): column 'text' (text) not found; columns are: id, passage (map it with "
         "data.corpus.text_column)",
-        _files_config(corpus={"path": "corpus.jsonl"}),
-        files={
-            "train.jsonl": [{"query": "q", "relevant_ids": ["d1"], "qid": "a"}],
-            "corpus.jsonl": [{"id": "d1", "passage": "one"}],
-        },
+        corpus=[{"id": "d1", "passage": "one"}],
     ),
     Case(
         "duplicate-query-id",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import hpo, load_study, retrieval_config, write_config
+from tests.helpers import hpo, load_study, retrieval_config, run_workers, write_config
 
 
 @pytest.mark.postgres
@@ -33,15 +33,11 @@ def test_many_workers_on_one_study_run_the_exact_budget(tmp_path: Path, tiny_mod
     raw = retrieval_config(tiny_model, budget={"n_trials": budget}, pruner={"type": "none"})
     raw["data"]["max_train_samples"] = 48
     assert hpo("create-study", "--config", str(write_config(tmp_path, raw)), storage=postgres_url).returncode == 0
-    env = {**os.environ, "HPO_STORAGE": postgres_url}
-    command = [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"]
-    workers = [
-        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(5)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-2000:]
+    results = run_workers(postgres_url, 5)
+    for code, _, err in results:
+        assert code == 0, err[-2000:]
         assert "Traceback" not in err and "already finished" not in err
+    outputs = [(out, err) for _, out, err in results]
     ran = sum(int(out.split("ran ")[1].split(" trials")[0]) for out, _ in outputs)
     study = load_study(postgres_url)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * budget

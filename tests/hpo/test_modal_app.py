@@ -121,14 +121,20 @@ def _signal_after_each_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "run_trial", run_then_signal)
 
 
+def _signalled_study(tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch, n_trials: int) -> str:
+    """A study of ``n_trials`` whose worker gets a stop signal right after each trial."""
+    storage = f"sqlite:///{tmp_path}/s.db"
+    _create(storage, tmp_path, tiny_model, n_trials=n_trials)
+    _signal_after_each_trial(monkeypatch)
+    return storage
+
+
 def test_stop_signal_between_trials_with_budget_left_raises_for_a_restart(
     tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hpo.modal_app import ContainerStoppedError
 
-    storage = f"sqlite:///{tmp_path}/s.db"
-    _create(storage, tmp_path, tiny_model, n_trials=2)
-    _signal_after_each_trial(monkeypatch)
+    storage = _signalled_study(tmp_path, tiny_model, monkeypatch, n_trials=2)
     with pytest.raises(ContainerStoppedError) as stopped:
         _local(storage, monkeypatch)
     assert str(stopped.value) == (
@@ -141,9 +147,7 @@ def test_stop_signal_between_trials_with_budget_left_raises_for_a_restart(
 def test_stop_signal_after_the_last_trial_returns_normally(
     tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    storage = f"sqlite:///{tmp_path}/s.db"
-    _create(storage, tmp_path, tiny_model, n_trials=1)
-    _signal_after_each_trial(monkeypatch)
+    storage = _signalled_study(tmp_path, tiny_model, monkeypatch, n_trials=1)
     result = _local(storage, monkeypatch)
     assert (result["states"], result["stopped_because"], result["error"]) == ({"COMPLETE": 1}, "stop signal", None)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from hpo.testing import wait_for_port
 from tests.helpers import free_port, hpo, invoke, listening_addresses, load_study, retrieval_config, write_config
 
 
@@ -26,14 +26,7 @@ def proxy_url(postgres_url: str) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proxy.poll() is None and time.monotonic() < deadline, "the proxy did not start"
-            time.sleep(0.3)
+    wait_for_port(port, proxy)
     try:
         yield f"grpc://127.0.0.1:{port}"
     finally:

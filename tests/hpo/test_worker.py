@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from tests.helpers import doomed_model, hpo, load_study, retrieval_config, seed_one_good_trial, write_config
+from tests.helpers import (
+    doomed_model,
+    hpo,
+    load_study,
+    retrieval_config,
+    run_workers,
+    seed_one_good_trial,
+    write_config,
+)
 
 BUDGET = 5
 
@@ -23,15 +28,11 @@ def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) ->
     assert created.stdout == "tiny-retrieval\n"
     seed_one_good_trial(storage)
 
-    env = {**os.environ, "HPO_STORAGE": storage}
-    command = [sys.executable, "-m", "hpo", "worker", "--study", "tiny-retrieval"]
-    workers = [
-        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (out, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-3000:]
+    results = run_workers(storage, 2)
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
         assert "stopped: study budget done" in out
+    outputs = [(out, err) for _, out, err in results]
 
     study = load_study(storage)
     states = [t.state.name for t in study.trials]
