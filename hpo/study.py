@@ -75,7 +75,7 @@ def create_study(
         for params in [*warm, *[{}] * (config.budget.n_trials - len(warm))]:
             study.enqueue_trial(params, user_attrs={attrs.WARM_START: True} if params else None)
         study.set_user_attr(attrs.COMPLETE, True)  # last: workers run only marked studies
-    except Exception:
+    except BaseException:  # Ctrl-C included; a SIGKILL leaves no complete mark instead
         optuna.delete_study(study_name=name, storage=storage.backend)
         raise
     update_study_note(study, config)
