@@ -289,7 +289,10 @@ Dims = list[int] | DimsChoice
 def _parse_dims(value: Any) -> Dims:
     if value is None:
         return []
-    if isinstance(value, (list, DimsChoice)):
+    if isinstance(value, list):
+        _check_dims(value)
+        return value
+    if isinstance(value, DimsChoice):
         return value
     if isinstance(value, Mapping):
         if value.get("type") != "categorical":
@@ -298,11 +301,12 @@ def _parse_dims(value: Any) -> Dims:
     raise ValueError("give a list of dimensions, e.g. [256, 128, 64], or {type: categorical, choices: [[...], ...]}")
 
 
-def _check_dims(dims: list[int], where: str) -> None:
+def _check_dims(dims: list[int], where: str = "") -> None:
+    prefix = f"{where}: " if where else ""
     if any(not _has_kind(d, "int") or d < 1 for d in dims):
-        raise ValueError(f"{where}: {dims} must hold positive integers")
+        raise ValueError(f"{prefix}{dims} must hold positive integers")
     if any(a <= b for a, b in itertools.pairwise(dims)):
-        raise ValueError(f"{where}: {dims} must be strictly descending, e.g. [256, 128, 64]")
+        raise ValueError(f"{prefix}{dims} must be strictly descending, e.g. [256, 128, 64]")
 
 
 def dims_label(dims: Sequence[int]) -> str:
@@ -394,8 +398,6 @@ class SearchSpace(Strict):
             for value in param.values():
                 if not _has_kind(value, kind) or not check(value):
                     raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
-        if isinstance(self.matryoshka_dims, list):
-            _check_dims(self.matryoshka_dims, "matryoshka_dims")
         return self
 
     @model_serializer(mode="wrap")

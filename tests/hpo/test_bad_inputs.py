@@ -85,7 +85,7 @@ CASES: list[tuple[str, Any, Any, list[str], str]] = [
         _config(search_space__loss="OnlineContrastiveLoss"),
         None,
         [],
-        "{dir}/study.yaml: search_space.loss: 'OnlineContrastiveLoss' is not a retrieval loss (allowed: MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss)",
+        "{dir}/study.yaml: search_space.loss: 'OnlineContrastiveLoss' is not a retrieval loss (allowed: MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss, TripletLoss)",
     ),
     (
         "loss-param",
