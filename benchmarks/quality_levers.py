@@ -87,9 +87,15 @@ def main() -> None:
     parser.add_argument(
         "--replay", action="store_true", help="also retrain the in-batch best with other mining settings"
     )
+    parser.add_argument("--replay-only", action="store_true", help="only the replay, on an earlier --workdir")
     args = parser.parse_args()
     workload, default_trials = SIZES[args.size]
     trials = args.trials or default_trials
+    if args.replay_only:
+        storage = f"sqlite:///{args.workdir / 'in-batch' / 'study.db'}"
+        best = optuna.load_study(study_name="levers-in-batch", storage=storage).best_trial
+        replay(args.workdir, args.workdir / "data", workload, TrainingParams.from_dict(best.user_attrs[attrs.TRAINING]))
+        return
     shutil.rmtree(args.workdir, ignore_errors=True)
     data_dir = write_subset(args.workdir / "data", workload)
     started = time.perf_counter()
@@ -276,6 +282,7 @@ def replay(workdir: Path, data_dir: Path, workload: Workload, best: TrainingPara
     raw = _config(data_dir, workload, "hard-negatives", 1)
     config = parse_config(raw, source="replay")
     print(f"replay: the in-batch best (lr {best.learning_rate:.2e}, batch {best.batch_size}) with mined negatives")
+    shutil.rmtree(workdir / "replay-cache", ignore_errors=True)
     per_query_ref, _, _ = retrain_and_test(config, best, workdir / "replay-cache")
     reference = sum(per_query_ref) / len(per_query_ref)
     print(f"  {'in-batch only':<58} test {reference:.4f}")

@@ -42,8 +42,8 @@ class MinedDatasets:
         self.config = config
         self.cache = cache
         self._inputs: MiningInputs | None = None
-        self._fingerprint: str | None = None
-        self._built: dict[str, tuple[Any, MiningRecord]] = {}
+        self._digests: tuple[str, str] | None = None  # the data fingerprint and the mining inputs' digest
+        self._built: dict[str, tuple[Any, MiningRecord]] = {}  # the latest only: a mined dataset can be large
 
     def key(self, params: TrainingParams, precision: Precision) -> dict[str, Any]:
         """The disk-cache key of ``params``' mined negatives."""
@@ -52,8 +52,9 @@ class MinedDatasets:
         settings = params.hard_negatives
         if settings is None:
             raise ValueError("a run without hard_negatives mines nothing")
-        if self._fingerprint is None:
-            self._fingerprint = fingerprint(self.data)
+        if self._digests is None:
+            self._digests = (fingerprint(self.data), self.inputs().digest())
+        data, inputs = self._digests
         miner_model = (settings.miner_model or params.model) if settings.miner == "dense" else None
         return {
             "kind": "mined-negatives",
@@ -61,8 +62,8 @@ class MinedDatasets:
             "miner": settings.miner,
             "miner_model": miner_model,
             "settings": settings.model_dump(mode="json", exclude={"miner", "miner_model"}),
-            "data": self._fingerprint,
-            "inputs": self.inputs().digest(),
+            "data": data,
+            "inputs": inputs,
             "seed": self.config.seed,
             "precision": precision if miner_model else None,
         }
@@ -122,5 +123,5 @@ class MinedDatasets:
             no_negatives,
             held_out,
         )
-        self._built[memo] = (dataset, record)
+        self._built = {memo: (dataset, record)}
         return dataset, record
