@@ -33,6 +33,10 @@ TRAIN_SAMPLES_PER_SECOND = "train_samples_per_second"
 PEAK_MEMORY_MB = "peak_memory_mb"
 MEMORY_KIND = "memory_kind"  # what peak_memory_mb measured: CUDA allocations or the process RSS
 DEVICE = "device"  # e.g. "cuda:0 (NVIDIA H100), bf16"
+MINING_SECONDS = "mining_seconds"  # wall seconds spent getting the run's mined hard negatives
+MINING_CACHE = "mining_cache"  # hit (mined negatives reused), embeddings (ranking reused) or miss
+MINED_PAIRS = "mined_pairs"  # the miner, training pairs trained with negatives, and those left out
+DIMENSION_METRICS = "dimension_metrics"  # the study metric at each evaluated embedding dimension
 
 # Trial system attributes.
 CLAIMED = "hpo_claimed"  # taken from the queue by an hpo worker, which keeps its heartbeat

@@ -315,6 +315,7 @@ def train_command(
     trust_remote_code: bool,
 ) -> None:
     """Retrain from an exported best trial, score it on the held-out test split, save it."""
+    from hpo.dimensions import rows_by_dimension
     from hpo.evaluation import format_table
     from hpo.final import load_best, parse_splits, train_final
 
@@ -322,7 +323,7 @@ def train_command(
     recipe = load_best(best_yaml)
     _quiet_libraries(training=True)
     report = train_final(recipe, output, parsed, push_to_hub, compare, trust_remote_code)
-    click.echo(format_table(recipe.config.objective, report.rows()))
+    click.echo(format_table(recipe.config.objective, rows_by_dimension(report.rows())))
     if report.trial_value is not None:
         click.echo(
             f"search trial dev {recipe.config.metric_name}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f}"
@@ -337,11 +338,12 @@ def train_command(
 @trust_option
 def evaluate_command(model: str, config_path: str, split: Literal["dev", "test"], trust_remote_code: bool) -> None:
     """Score a saved or Hub model with a study config's evaluator (full corpus)."""
+    from hpo.dimensions import rows_by_dimension
     from hpo.evaluation import evaluate_with_config, format_table
 
     _quiet_libraries(training=True)
     objective, result = evaluate_with_config(model, Path(config_path), split, trust_remote_code)
-    click.echo(format_table(objective, [result]))
+    click.echo(format_table(objective, rows_by_dimension([result])))
     for key, value in sorted(result.metrics.items()):
         click.echo(f"{key} {value:.4f}")
 

@@ -12,9 +12,11 @@ from typing import Any, Literal, get_args
 
 from pydantic import (
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -107,6 +109,15 @@ class EvaluationConfig(Strict):
     cap_negatives: Literal["bm25", "random"] = "bm25"
     final_corpus: Literal["full", "capped"] = "full"
     batch_size: int = Field(64, gt=0)
+    # The embedding dimension whose metric is the trial's value (null: the model's full dimension).
+    matryoshka_dim: int | None = Field(None, gt=0)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_dimension(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.matryoshka_dim is None:
+            data.pop("matryoshka_dim", None)  # configs without it store what they did before it existed
+        return data
 
 
 class TPESamplerConfig(Strict):
@@ -212,6 +223,21 @@ class StudyConfig(Strict):
         warm = self.warm_start_trials()
         if len(warm) > self.budget.n_trials:
             raise ValueError(f"warm_start gives {len(warm)} trials but budget.n_trials is {self.budget.n_trials}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_dimensions(self) -> StudyConfig:
+        """Matryoshka dimensions may not exceed a candidate model's embedding size, where it can be read."""
+        from hpo.training.models import embedding_dimension
+
+        wanted = [("search_space.matryoshka_dims", d) for d in self.search_space.dimension_candidates()]
+        if self.evaluation.matryoshka_dim is not None:
+            wanted.append(("evaluation.matryoshka_dim", self.evaluation.matryoshka_dim))
+        for model in self.search_space.searched_models() if wanted else []:
+            size = embedding_dimension(model)
+            for key, dim in wanted:
+                if size is not None and dim > size:
+                    raise ValueError(f"{key}: {dim} exceeds the embedding dimension of {model} ({size})")
         return self
 
     def warm_start_trials(self) -> list[dict[str, Any]]:

@@ -68,6 +68,7 @@ def evaluate_model(
     name: str | None = None,
 ) -> Evaluation:
     """Score ``model`` (a Hub id, a local path or a loaded model) on ``split`` of ``data``."""
+    from hpo.training.matryoshka import evaluator_for
     from hpo.training.models import best_device, load_model
     from hpo.training.precision import best_precision
     from hpo.training.run import evaluate
@@ -79,7 +80,7 @@ def evaluate_model(
         loaded = load_model(model, device, max_seq_length, config.trust_remote_code)
     else:
         loaded = model
-    evaluator, corpus = task.evaluator(data, config, split, capped=capped)
+    evaluator, corpus = evaluator_for(task, data, config, split, capped)
     started = time.perf_counter()
     metrics = evaluate(evaluator, loaded, device, best_precision(device, config.precision))
     key = task.metric_key(metrics, config.metric_name)

@@ -185,6 +185,12 @@ def read_best_file(path: Path) -> tuple[ExportedBest, StudyConfig]:
             f"{path}: training.loss: '{training.loss}' is not a {config.objective} loss "
             f"(allowed: {', '.join(task.losses)})"
         )
+    if training.hard_negatives is not None and not task.mines_negatives:
+        raise ConfigError(
+            f"{path}: training.hard_negatives: mined hard negatives are for retrieval, not {config.objective}"
+        )
+    if training.hard_negatives is None and task.losses[training.loss].negatives == "one":
+        raise ConfigError(f"{path}: training.loss: {training.loss} trains on mined negatives only; set hard_negatives")
     allowed = task.losses[training.loss].params
     for name, value in training.loss_params.items():
         if name not in allowed:

@@ -121,7 +121,7 @@ def train_final(
         for base in (*config.search_space.searched_models(), *compare):
             baselines.append(evaluate_model(base, task, config, data, "test", name=f"{base} (zero-shot)"))
     report = FinalReport(output_dir, splits, dev, test, baselines, recipe.trial_value)
-    _save(model, recipe, report)
+    _save(model, recipe, report, result.mining.user_attrs() if result.mining is not None else {})
     if push_to_hub is not None:
         try:
             model.push_to_hub(push_to_hub)
@@ -130,15 +130,19 @@ def train_final(
     return report
 
 
-def _save(model: Any, recipe: BestRecipe, report: FinalReport) -> None:
-    """Write the model to a new sibling folder first and rename it: never a half-written model folder."""
+def _save(model: Any, recipe: BestRecipe, report: FinalReport, extra: dict[str, Any] | None = None) -> None:
+    """Write the model to a new sibling folder first and rename it: never a half-written model folder.
+
+    ``extra`` joins the hpo_final.json record (what mining hard negatives cost the retraining).
+    """
     output_dir = report.output_dir
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
     try:
         model.save(str(partial))
         write_card_section(partial / "README.md", recipe.document, recipe.config, report)
-        (partial / "hpo_final.json").write_text(json.dumps(report_dict(recipe, report), indent=2) + "\n")
+        record = {**report_dict(recipe, report), **(extra or {})}
+        (partial / "hpo_final.json").write_text(json.dumps(record, indent=2) + "\n")
         if output_dir.exists():
             output_dir.rmdir()  # checked empty before training
         partial.rename(output_dir)

@@ -34,6 +34,9 @@ def card_section(document: ExportedBest, config: StudyConfig, report: FinalRepor
     task = get_task(config.objective)
     trial = document.trial
     training = {**document.training.to_dict(), "model": public_name(document.training.model)}
+    mining = document.training.hard_negatives
+    if mining is not None and mining.miner_model is not None:
+        training["hard_negatives"] = {**training["hard_negatives"], "miner_model": public_name(mining.miner_model)}
     columns = task.metrics.table
     lines = [
         "## Hyperparameter search",

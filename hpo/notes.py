@@ -66,10 +66,19 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
 
 def _space_rows(config: StudyConfig) -> list[tuple[str, Any]]:
     space = config.search_space
-    rows: list[tuple[str, Any]] = [(name, getattr(space, name)) for name in type(space).model_fields if name != "loss"]
+    levers = ("hard_negatives", "matryoshka_dims")
+    names = [name for name in type(space).model_fields if name != "loss" and name not in levers]
+    rows: list[tuple[str, Any]] = [(name, getattr(space, name)) for name in names]
     rows.insert(1, ("loss", ", ".join(space.loss)))
     for loss, params in space.loss.items():
         rows += [(f"{loss}.{p}", spec) for p, spec in params.items()]
+    mining = space.hard_negatives
+    if mining.enabled():
+        rows += [(f"hard_negatives.{k}", p) for k, p in {"miner": mining.miner, **mining.settings()}.items()]
+        rows += [("hard_negatives.miner_model", mining.miner_model)] if mining.miner_model else []
+    if space.matryoshka_dims:
+        dims = space.matryoshka_dims
+        rows.append(("matryoshka_dims", f"{dims} (fixed)" if isinstance(dims, list) else dims))
     return rows
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpo import attrs
+from hpo.dimensions import PLOT, uses_dimensions, write_dimension_plot
 from hpo.errors import UsageError
 from hpo.progress import describe_params
 from hpo.study import StoredStudy
@@ -63,6 +64,12 @@ def write_report(stored: StoredStudy, directory: Path, top: int = 10) -> Report:
         except (ValueError, RuntimeError) as exc:  # e.g. importances need two complete trials
             skipped[name] = str(exc).splitlines()[0]
             logger.warning("plot %s skipped: %s", name, skipped[name])
+    if uses_dimensions(stored):
+        try:
+            files += write_dimension_plot(stored, directory)
+        except ValueError as exc:
+            skipped[PLOT] = str(exc)
+            logger.warning("plot %s skipped: %s", PLOT, exc)
     markdown = directory / "report.md"
     markdown.write_text(report_markdown(stored, files, skipped, top), encoding="utf-8")
     return Report(directory, [*files, markdown], skipped)

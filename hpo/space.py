@@ -3,15 +3,21 @@
 In YAML a plain value means fixed; a mapping with ``type`` (float, int, categorical) means
 searched. The loss is a mapping from loss name to that loss's own parameters, which are searched
 only when that loss is chosen (Optuna names them ``<Loss>.<param>``).
+
+Two quality levers go beyond the usual hyperparameters: mined hard negatives
+(``hard_negatives``: the miner and which of its ranks become negatives, Optuna names
+``hard_negatives.<key>``, searched only when a miner is chosen) and Matryoshka dimensions
+(``matryoshka_dims``: a list, or a choice of lists that Optuna sees as strings like ``"256,128"``).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_serializer, model_validator
+from pydantic import BeforeValidator, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from hpo.errors import close_match_hint, unknown_key_message
 from hpo.schema import Strict
@@ -23,6 +29,9 @@ if TYPE_CHECKING:
 
 Scalar = str | int | float | bool | None
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial")
+MINERS = ("none", "bm25", "dense")
+SAMPLINGS = ("top", "random")
+NO_DIMS = "none"  # the Optuna value of an empty choice of Matryoshka dimensions: no MatryoshkaLoss
 
 
 class _Spec(Strict):
@@ -166,6 +175,155 @@ def _parse_loss(value: Any) -> dict[str, dict[str, Param]]:
     return losses
 
 
+class HardNegatives(Strict):
+    """The mining settings of one run: which miner ranks the passages, and which ranks become negatives.
+
+    They are the arguments of sentence-transformers' ``mine_hard_negatives``: a negative comes
+    from ranks ``range_min`` (inclusive) to ``range_max`` (exclusive; null: derived from
+    ``num_negatives`` as sentence-transformers does) of the miner's ranking, minus every passage
+    known to be relevant; ``margin`` (absolute) and ``relative_margin`` (a share of the positive's
+    score) drop candidates scored too close to the positive; ``sampling`` takes the best
+    remaining ranks (``top``) or a seeded draw from them (``random``).
+    """
+
+    miner: Literal["bm25", "dense"]
+    miner_model: str | None = None  # the dense miner's model; null: the run's base model
+    num_negatives: int = Field(1, ge=1)
+    range_min: int = Field(0, ge=0)
+    range_max: int | None = Field(None, ge=1)
+    margin: float | None = Field(None, ge=0)
+    relative_margin: float | None = Field(None, ge=0, lt=1)
+    sampling: Literal["top", "random"] = "top"
+
+    @model_validator(mode="after")
+    def _check(self) -> HardNegatives:
+        if self.range_max is not None:
+            _check_window(self.range_min, self.num_negatives, self.range_max)
+        if self.miner_model is not None and self.miner != "dense":
+            raise ValueError("miner_model applies only to the dense miner")
+        return self
+
+
+# hard_negatives key -> (kind, check, what the check requires), as _FIELD_RULES
+_MINING_RULES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
+    "miner": ("str", lambda v: v in MINERS, f"one of: {', '.join(MINERS)}"),
+    "num_negatives": ("int", lambda v: v >= 1, "num_negatives >= 1"),
+    "range_min": ("int", lambda v: v >= 0, "range_min >= 0"),
+    "range_max": ("int?", lambda v: v is None or v >= 1, "range_max >= 1 or null"),
+    "margin": ("float?", lambda v: v is None or v >= 0, "margin >= 0 or null"),
+    "relative_margin": ("float?", lambda v: v is None or 0 <= v < 1, "0 <= relative_margin < 1 or null"),
+    "sampling": ("str", lambda v: v in SAMPLINGS, f"one of: {', '.join(SAMPLINGS)}"),
+}
+
+
+class HardNegativesSpace(Strict):
+    """``search_space.hard_negatives``: each mining setting fixed or searched (see :class:`HardNegatives`).
+
+    The miner ``none`` trains on in-batch negatives only; the other settings are then not drawn.
+    """
+
+    miner: ParamField = FixedParam(value="none")
+    miner_model: str | None = None
+    num_negatives: ParamField = FixedParam(value=1)
+    range_min: ParamField = FixedParam(value=0)
+    range_max: ParamField = FixedParam(value=None)
+    margin: ParamField = FixedParam(value=None)
+    relative_margin: ParamField = FixedParam(value=None)
+    sampling: ParamField = FixedParam(value="top")
+
+    @model_validator(mode="after")
+    def _check(self) -> HardNegativesSpace:
+        _check_rules(self, _MINING_RULES)
+        range_max = [int(v) for v in self.range_max.values() if v is not None]
+        if range_max:  # every combination a trial may draw must leave room for its negatives
+            num = max(int(v) for v in self.num_negatives.values() if v is not None)
+            low = max(int(v) for v in self.range_min.values() if v is not None)
+            _check_window(low, num, min(range_max))
+        if self.miner_model is not None and "dense" not in self.miner.values():
+            raise ValueError("miner_model applies only to the dense miner, and miner is never 'dense'")
+        return self
+
+    def miners(self) -> list[str]:
+        return [str(v) for v in self.miner.values()]
+
+    def enabled(self) -> bool:
+        """Whether any trial may mine negatives."""
+        return any(m != "none" for m in self.miners())
+
+    def settings(self) -> dict[str, Param]:
+        """The drawn settings (every key but miner and miner_model), by key."""
+        return {name: getattr(self, name) for name in _MINING_RULES if name != "miner"}
+
+
+def _check_window(range_min: int, num_negatives: int, range_max: int) -> None:
+    if range_min + num_negatives > range_max:
+        raise ValueError(
+            f"range_max ({range_max}) is below range_min ({range_min}) + num_negatives ({num_negatives}): "
+            "the window of ranks must hold every negative"
+        )
+
+
+def _check_rules(model: Strict, rules: Mapping[str, tuple[str, Callable[[Any], bool], str]]) -> None:
+    for name, (kind, check, rule) in rules.items():
+        param: Param = getattr(model, name)
+        if isinstance(param, FloatParam) and kind.startswith(("int", "str")):
+            raise ValueError(f"{name}: must be {kind.rstrip('?')}-valued; use type int or categorical")
+        for value in param.values():
+            if not _has_kind(value, kind) or not check(value):
+                raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
+
+
+class DimsChoice(Strict):
+    """Matryoshka dimension lists searched as a choice (``[]``: no MatryoshkaLoss)."""
+
+    type: Literal["categorical"]
+    choices: list[list[int]] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DimsChoice:
+        for dims in self.choices:
+            _check_dims(dims, "choices")
+        return self
+
+    def labels(self) -> list[str]:
+        return [dims_label(d) for d in self.choices]
+
+
+Dims = list[int] | DimsChoice
+
+
+def _parse_dims(value: Any) -> Dims:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        _check_dims(value)
+        return value
+    if isinstance(value, DimsChoice):
+        return value
+    if isinstance(value, Mapping):
+        if value.get("type") != "categorical":
+            raise ValueError("a searched matryoshka_dims is {type: categorical, choices: [[...], ...]}")
+        return DimsChoice.model_validate(dict(value))
+    raise ValueError("give a list of dimensions, e.g. [256, 128, 64], or {type: categorical, choices: [[...], ...]}")
+
+
+def _check_dims(dims: list[int], where: str = "") -> None:
+    prefix = f"{where}: " if where else ""
+    if any(not _has_kind(d, "int") or d < 1 for d in dims):
+        raise ValueError(f"{prefix}{dims} must hold positive integers")
+    if any(a <= b for a, b in itertools.pairwise(dims)):
+        raise ValueError(f"{prefix}{dims} must be strictly descending, e.g. [256, 128, 64]")
+
+
+def dims_label(dims: Sequence[int]) -> str:
+    """The Optuna value of a list of Matryoshka dimensions: ``"256,128,64"``, or ``"none"``."""
+    return ",".join(str(d) for d in dims) or NO_DIMS
+
+
+def dims_of_label(label: str) -> list[int]:
+    return [] if label == NO_DIMS else [int(d) for d in label.split(",")]
+
+
 class TrainingParams(Strict):
     """The fully resolved hyperparameters of one training run (a trial's, or ``hpo train``'s)."""
 
@@ -179,6 +337,8 @@ class TrainingParams(Strict):
     max_seq_length: int | None
     scheduler: str
     loss_params: dict[str, Any] = Field(default_factory=dict)
+    hard_negatives: HardNegatives | None = None  # None: in-batch negatives only
+    matryoshka_dims: list[int] = Field(default_factory=list)  # empty: no MatryoshkaLoss
 
     @model_validator(mode="after")
     def _check_values(self) -> TrainingParams:
@@ -186,7 +346,18 @@ class TrainingParams(Strict):
             value = getattr(self, name)
             if not _has_kind(value, kind) or not check(value):
                 raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
+        _check_dims(self.matryoshka_dims, "matryoshka_dims")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_levers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A run without mined negatives or Matryoshka exports exactly what it did before they existed.
+        data: dict[str, Any] = handler(self)
+        if self.hard_negatives is None:
+            data.pop("hard_negatives", None)
+        if not self.matryoshka_dims:
+            data.pop("matryoshka_dims", None)
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -221,6 +392,8 @@ class SearchSpace(Strict):
     weight_decay: ParamField = FixedParam(value=0.0)
     max_seq_length: ParamField = FixedParam(value=None)
     scheduler: ParamField = FixedParam(value="linear")
+    hard_negatives: HardNegativesSpace = Field(default_factory=HardNegativesSpace)
+    matryoshka_dims: Annotated[Dims, BeforeValidator(_parse_dims)] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_values(self) -> SearchSpace:
@@ -232,6 +405,16 @@ class SearchSpace(Strict):
                 if not _has_kind(value, kind) or not check(value):
                     raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_levers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A study that uses neither lever stores the same config as before they existed.
+        data: dict[str, Any] = handler(self)
+        if not self.hard_negatives.model_fields_set:
+            data.pop("hard_negatives", None)
+        if self.matryoshka_dims == []:
+            data.pop("matryoshka_dims", None)
+        return data
 
     def check_losses(self, allowed: Mapping[str, LossSpec], objective: str) -> None:
         """Raise ValueError unless every loss and loss parameter is known to the task, and in range."""
@@ -272,7 +455,25 @@ class SearchSpace(Strict):
             specs["loss"] = CategoricalParam(type="categorical", choices=list(self.loss))
         for loss, params in self.loss.items():
             specs.update({f"{loss}.{p}": s for p, s in params.items() if not isinstance(s, FixedParam)})
+        mining = {"miner": self.hard_negatives.miner, **self.hard_negatives.settings()}
+        specs.update({f"hard_negatives.{k}": p for k, p in mining.items() if not isinstance(p, FixedParam)})
+        if isinstance(self.matryoshka_dims, DimsChoice):
+            specs["matryoshka_dims"] = CategoricalParam(type="categorical", choices=self.matryoshka_dims.labels())
         return specs
+
+    def fixed_params(self) -> dict[str, Any]:
+        """The value of every fixed parameter, by the Optuna name it would have if searched."""
+        mining = {"miner": self.hard_negatives.miner, **self.hard_negatives.settings()}
+        fixed = {name: p.value for name in _FIELD_RULES if isinstance(p := getattr(self, name), FixedParam)}
+        fixed |= {f"hard_negatives.{k}": p.value for k, p in mining.items() if isinstance(p, FixedParam)}
+        if isinstance(self.matryoshka_dims, list):
+            fixed["matryoshka_dims"] = dims_label(self.matryoshka_dims)
+        return fixed
+
+    def dimension_candidates(self) -> list[int]:
+        """Every Matryoshka dimension any trial may train, largest first."""
+        lists = self.matryoshka_dims.choices if isinstance(self.matryoshka_dims, DimsChoice) else [self.matryoshka_dims]
+        return sorted({d for dims in lists for d in dims}, reverse=True)
 
     def recipe_params(self, recipe: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Optuna fixed params for a known recipe; ValueError when it leaves the search space."""
@@ -283,8 +484,8 @@ class SearchSpace(Strict):
                 if not specs[key].contains(value):
                     raise ValueError(f"{where}.{key}: {value!r} is outside the search space ({_describe(specs[key])})")
                 params[key] = value
-            elif key in _FIELD_RULES:
-                fixed = getattr(self, key).value
+            elif key in (fixed_values := self.fixed_params()):
+                fixed = fixed_values[key]
                 if value != fixed:
                     raise ValueError(f"{where}.{key}: {value!r} differs from the fixed value {fixed!r} in search_space")
             else:
@@ -302,6 +503,10 @@ class SearchSpace(Strict):
         loss = losses[0] if len(losses) == 1 else choose("loss", CategoricalParam(type="categorical", choices=losses))
         loss_params = {p: pick(f"{loss}.{p}", spec) for p, spec in self.loss[loss].items()}
         values = {name: pick(name, getattr(self, name)) for name in _FIELD_RULES}
+        dims = self.matryoshka_dims
+        if isinstance(dims, DimsChoice):
+            choice = CategoricalParam(type="categorical", choices=list(dims.labels()))
+            dims = dims_of_label(str(choose("matryoshka_dims", choice)))
         return TrainingParams(
             model=str(values["model"]),
             loss=str(loss),
@@ -313,7 +518,18 @@ class SearchSpace(Strict):
             max_seq_length=None if values["max_seq_length"] is None else int(values["max_seq_length"]),
             scheduler=str(values["scheduler"]),
             loss_params=loss_params,
+            hard_negatives=self._resolve_mining(pick, str(values["model"])),
+            matryoshka_dims=list(dims),
         )
+
+    def _resolve_mining(self, pick: Callable[[str, Param], Any], model: str) -> HardNegatives | None:
+        space = self.hard_negatives
+        miner = pick("hard_negatives.miner", space.miner)
+        if miner == "none":
+            return None  # the other mining settings are not drawn: they would mean nothing
+        values = {name: pick(f"hard_negatives.{name}", param) for name, param in space.settings().items()}
+        miner_model = (space.miner_model or model) if miner == "dense" else None
+        return HardNegatives(miner=miner, miner_model=miner_model, **values)
 
 
 def _describe(spec: Searched) -> str:

@@ -248,6 +248,7 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             result, _ = ctx.train(ctx.task, params, ctx.data, config, TrialReporter(trial, listener))
         except Pruned as pruned:
             pruned_attrs = {
+                **pruned.attrs,
                 attrs.PRUNED_AT_SAMPLES: pruned.samples,
                 attrs.INTERMEDIATE_CORPUS: pruned.eval_corpus,
                 attrs.SECONDS: rounded(pruned.seconds),

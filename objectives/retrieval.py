@@ -15,16 +15,18 @@ Each role reads the column of the same name unless ``data.columns`` maps it. Wit
 (``data.corpus``: id and text columns), a query trains against every relevant passage.
 
 Losses: MultipleNegativesRankingLoss (``scale``), CachedMultipleNegativesRankingLoss (``scale``,
-``mini_batch_size``), MultipleNegativesSymmetricRankingLoss (``scale``). Evaluator:
-sentence-transformers' InformationRetrievalEvaluator (NDCG@k, MRR@k, MAP@k, recall@k, ...), on
-the whole passage pool or a capped one (:mod:`hpo.data.corpus`).
+``mini_batch_size``), MultipleNegativesSymmetricRankingLoss (``scale``), and TripletLoss
+(``triplet_margin``; mined negatives only). With ``search_space.hard_negatives`` the rows gain
+mined negative columns (:mod:`hpo.training.mining`). Evaluator: sentence-transformers'
+InformationRetrievalEvaluator (NDCG@k, MRR@k, MAP@k, recall@k, ...), on the whole passage pool or
+a capped one (:mod:`hpo.data.corpus`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.config import CorpusSource, DataConfig, StudyConfig
@@ -35,6 +37,7 @@ from hpo.data.sources import Row, read_rows
 from hpo.data.splits import carve, normalize, sample
 from hpo.errors import DataError
 from hpo.training.losses import LossSpec, sentence_transformers_loss
+from hpo.training.mining import MiningInputs
 from objectives.task import Column, Metrics, Split, Task
 
 if TYPE_CHECKING:
@@ -60,6 +63,11 @@ class RetrievalData:
     dev: RetrievalSplit
     corpus: dict[str, str]
     test: RetrievalSplit | None = None
+    # For mined hard negatives: every corpus id known relevant to each training query (by its text),
+    # and the ids relevant to any dev or test query, which never enter training when mining.
+    train_relevant: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    dev_passages: frozenset[str] = frozenset()
+    test_passages: frozenset[str] = frozenset()
 
     @property
     def has_test(self) -> bool:
@@ -127,6 +135,10 @@ class RetrievalTask(Task[RetrievalData]):
                 partition_mode="per_direction",
             ),
         ),
+        # (anchor, positive, negative) triplets: needs mined negatives, one row per negative.
+        "TripletLoss": LossSpec(
+            "TripletLoss", {"triplet_margin": float}, sentence_transformers_loss("TripletLoss"), negatives="one"
+        ),
     }
     metrics = Metrics(
         pattern=re.compile(r"(ndcg|mrr|map|recall|precision|accuracy)@[1-9][0-9]*"),
@@ -135,11 +147,19 @@ class RetrievalTask(Task[RetrievalData]):
         table=("ndcg@10", "mrr@10"),
     )
     batch_sampler = "no_duplicates"
+    mines_negatives = True
 
     def check_config(self, config: StudyConfig) -> None:
         super().check_config(config)
         if "relevant_ids" in config.data.columns and config.data.corpus is None:
             raise ValueError("data.columns.relevant_ids needs data.corpus (the passage file)")
+        space = config.search_space
+        triplet_losses = [name for name in space.loss if self.losses[name].negatives == "one"]
+        if triplet_losses and "none" in space.hard_negatives.miners():
+            raise ValueError(
+                f"search_space.loss: {triplet_losses[0]} trains on mined negatives only; "
+                "set search_space.hard_negatives.miner to bm25 or dense (not none)"
+            )
 
     def column_map(self, data: DataConfig) -> dict[str, str]:
         # Without a corpus the passage text is in the row; with one, the row lists corpus ids.
@@ -169,6 +189,9 @@ class RetrievalTask(Task[RetrievalData]):
             dev=_evaluation_split(sample(splits["dev"], config.data.max_dev_queries, config.seed)),
             corpus=corpus,
             test=_evaluation_split(splits["test"]) if include_test and splits["test"] else None,
+            train_relevant=_relevant_by_query(splits["train"]),
+            dev_passages=frozenset(cid for q in splits["dev"] for cid in _passage_ids(q)),
+            test_passages=frozenset(cid for q in splits["test"] for cid in _passage_ids(q)),
         )
         rows.require(data.train_pairs, "train", "training pairs")
         rows.require(data.dev.queries, "dev", "queries")
@@ -178,7 +201,20 @@ class RetrievalTask(Task[RetrievalData]):
         dev_pairs = [
             (text, data.corpus[cid]) for qid, text in data.dev.queries.items() for cid in sorted(data.dev.relevant[qid])
         ]
-        return RetrievalData(data.train_pairs + dev_pairs, data.dev, data.corpus, data.test)
+        relevant = dict(data.train_relevant)
+        for qid, text in data.dev.queries.items():
+            relevant[text] = relevant.get(text, frozenset()) | data.dev.relevant[qid]
+        pairs = data.train_pairs + dev_pairs
+        return replace(data, train_pairs=pairs, train_relevant=relevant, dev_passages=frozenset())
+
+    def mining_inputs(self, data: RetrievalData) -> MiningInputs:
+        held_out = frozenset(data.corpus[cid] for cid in data.dev_passages | data.test_passages if cid in data.corpus)
+        relevant = {
+            query: frozenset(data.corpus[cid] for cid in ids if cid in data.corpus)
+            for query, ids in data.train_relevant.items()
+        }
+        corpus = [text for text in data.corpus.values() if text not in held_out]
+        return MiningInputs(pairs=data.train_pairs, relevant=relevant, corpus=corpus, held_out=held_out)
 
     def train_dataset(self, data: RetrievalData) -> Any:
         from datasets import Dataset
@@ -257,6 +293,19 @@ def _relevant_ids(row: Row, index: int, where: str, field: Field, corpus: dict[s
         if cid not in corpus:
             raise DataError(f"{where}: row {index}: relevant id '{cid}' is not in data.corpus")
     return ids
+
+
+def _passage_ids(query: _Query) -> tuple[str, ...]:
+    """The corpus ids relevant to one query row (a passage given as text has its text's id)."""
+    return query.relevant_ids or ((rows.text_id(query.positive),) if query.positive is not None else ())
+
+
+def _relevant_by_query(queries: list[_Query]) -> dict[str, frozenset[str]]:
+    """Each training query's text -> every corpus id relevant to it, over all its rows (same question, any case)."""
+    relevant: dict[str, set[str]] = {}
+    for q in queries:
+        relevant.setdefault(normalize(q.text), set()).update(_passage_ids(q))
+    return {q.text: frozenset(relevant[normalize(q.text)]) for q in queries}
 
 
 def _evaluation_split(queries: list[_Query]) -> RetrievalSplit:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from hpo.config import DataConfig, StudyConfig
     from hpo.space import TrainingParams
+    from hpo.training.mining import MiningInputs
 
 D = TypeVar("D", bound=TaskData)
 Split = Literal["dev", "test"]
@@ -68,6 +69,7 @@ class Task(abc.ABC, Generic[D]):
     losses: ClassVar[Mapping[str, LossSpec]]
     metrics: ClassVar[Metrics]
     batch_sampler: ClassVar[str] = "batch_sampler"  # sentence-transformers' BatchSamplers value
+    mines_negatives: ClassVar[bool] = False  # whether search_space.hard_negatives applies (mining_inputs)
     score_function: ClassVar[Literal["cosine", "dot", "euclidean", "manhattan"]] = "cosine"
 
     # --- config -------------------------------------------------------------------------------
@@ -84,6 +86,8 @@ class Task(abc.ABC, Generic[D]):
             if role not in roles:
                 raise ValueError("data.columns: " + unknown_key_message(role, roles))
         config.search_space.check_losses(self.losses, self.name)
+        if config.search_space.hard_negatives.enabled() and not self.mines_negatives:
+            raise ValueError(f"search_space.hard_negatives: mined hard negatives are for retrieval, not {self.name}")
 
     def column_map(self, data: DataConfig) -> dict[str, str]:
         """Role -> source column: each required role defaults to the column of the same name."""
@@ -104,6 +108,13 @@ class Task(abc.ABC, Generic[D]):
     @abc.abstractmethod
     def train_dataset(self, data: D) -> Any:
         """A ``datasets.Dataset`` with the columns this task's losses expect, in that order."""
+
+    def mining_inputs(self, data: D) -> MiningInputs:
+        """The training pairs, known relevant passages and candidate corpus a miner reads.
+
+        Only tasks with ``mines_negatives`` implement it.
+        """
+        raise NotImplementedError(f"the {self.name} task does not mine hard negatives")
 
     def loss(self, model: SentenceTransformer, params: TrainingParams) -> nn.Module:
         """The loss ``params.loss`` with ``params.loss_params``."""

@@ -66,6 +66,38 @@ def load_model(model: str, device: str, max_seq_length: int | None, trust_remote
     return loaded
 
 
+def embedding_dimension(model: str) -> int | None:
+    """The embedding size of a saved sentence-transformers model, read from its module configs.
+
+    None when it cannot be read without loading the model: a Hub id not on disk, or a module
+    this reader does not know (only Transformer, Pooling, Dense and Normalize are read).
+    """
+    folder = Path(resolve_model_path(model))
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        size: int | None = None
+        for module in modules:
+            kind = str(module["type"]).rsplit(".", 1)[-1]
+            if kind in ("Transformer", "Normalize"):
+                continue
+            if kind not in ("Pooling", "Dense"):
+                return None
+            settings = json.loads((folder / module["path"] / "config.json").read_text(encoding="utf-8"))
+            size = int(settings["out_features"]) if kind == "Dense" else _pooled_size(settings)
+        return size
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _pooled_size(settings: dict[str, object]) -> int:
+    """A Pooling module's output size: its input size times the number of pooling modes (concatenated)."""
+    if "embedding_dimension" in settings:  # sentence-transformers 6: pooling_mode is a name or a list
+        modes = settings.get("pooling_mode", "mean")
+        return int(str(settings["embedding_dimension"])) * (len(modes) if isinstance(modes, list) else 1)
+    flags = [k for k, v in settings.items() if k.startswith("pooling_mode_") and v is True]
+    return int(str(settings["word_embedding_dimension"])) * max(1, len(flags))
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 

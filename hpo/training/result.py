@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hpo import attrs
+from hpo.training.mining import MiningRecord
 from hpo.training.stopwatch import rounded
 
 
@@ -38,12 +39,20 @@ class NullReporter:
 class Pruned(Exception):  # noqa: N818 - mirrors optuna.TrialPruned
     """Raised when the reporter asked to stop; training has already stopped."""
 
-    def __init__(self, samples: int, value: float, eval_corpus: str, seconds: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        samples: int,
+        value: float,
+        eval_corpus: str,
+        seconds: dict[str, float] | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"pruned after {samples} training samples (metric {value:.4f})")
         self.samples = samples
         self.value = value
         self.eval_corpus = eval_corpus
         self.seconds = seconds or {}
+        self.attrs = attrs or {}  # more trial attributes of the pruned run (e.g. what mining cost)
 
 
 @dataclass(frozen=True)
@@ -64,9 +73,14 @@ class RunResult:
     intermediate_corpus: str
     intermediate: dict[int, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    mining: MiningRecord | None = None  # what getting mined hard negatives cost, when the run used them
+    dimensions: dict[int, float] = field(default_factory=dict)  # the metric at each Matryoshka dimension
 
     def user_attrs(self) -> dict[str, Any]:
-        return {
+        levers: dict[str, Any] = self.mining.user_attrs() if self.mining is not None else {}
+        if self.dimensions:
+            levers[attrs.DIMENSION_METRICS] = {str(dim): value for dim, value in self.dimensions.items()}
+        return levers | {
             attrs.METRICS: self.metrics,
             attrs.METRIC_KEY: self.metric_key,
             attrs.SAMPLES_SEEN: self.samples_seen,

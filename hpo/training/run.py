@@ -9,6 +9,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from hpo.training.document_memo import DocumentMemo
+from hpo.training.matryoshka import dimension_values, matryoshka_loss
 from hpo.training.models import best_device, device_description
 from hpo.training.precision import Precision, best_precision, inference_autocast
 from hpo.training.result import Pruned, Reporter, RunResult
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from hpo.config import StudyConfig
     from hpo.space import TrainingParams
+    from hpo.training.mining import MiningRecord
     from objectives.task import Task
 
 logger = logging.getLogger(__name__)
@@ -69,15 +71,26 @@ def run_training(
             samples_per_step=params.batch_size,
             skip_last_step=not final_capped,  # scored after training, before the full corpus
         )
+    mining: MiningRecord | None = None
+    if params.hard_negatives is not None:
+        with clock("mine"):
+            train_dataset, mining = cache.mined_train_dataset(params, device, precision)
+    elif task.losses[params.loss].negatives == "one":
+        raise TrialError(f"{params.loss} trains on mined negatives only; give hard_negatives a miner")
+    else:
+        train_dataset = cache.train_dataset()
     with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
         with clock("setup"):
             args = _arguments(output_dir, params, config, task.batch_sampler, device, precision)
             trainer_class = SentenceTransformerTrainer if keep_model else _trial_trainer_class()
+            train_loss = task.loss(model, params)
+            if params.matryoshka_dims:
+                train_loss = matryoshka_loss(model, train_loss, params.matryoshka_dims, params.model)
             trainer = trainer_class(
                 model=model,
                 args=args,
-                train_dataset=cache.train_dataset(),
-                loss=task.loss(model, params),
+                train_dataset=train_dataset,
+                loss=train_loss,
                 callbacks=[callback],
             )
             # Results go to stdout and logs through logging: drop the Trainer's print/tqdm callbacks.
@@ -103,7 +116,8 @@ def run_training(
         clock.seconds["report"] = callback.report_seconds
         if callback.pruned_at is not None:
             release(model)
-            raise Pruned(*callback.pruned_at, eval_corpus=intermediate_corpus, seconds=dict(clock.seconds))
+            extra = mining.user_attrs() if mining is not None else {}
+            raise Pruned(*callback.pruned_at, intermediate_corpus, dict(clock.seconds), extra)
         if final_capped and callback.last is not None and callback.last[0] == samples:
             metrics = callback.last[1]  # the last intermediate evaluation already scored this model
         else:
@@ -127,6 +141,8 @@ def run_training(
         intermediate_corpus=intermediate_corpus,
         intermediate=dict(callback.intermediate),
         seconds=dict(clock.seconds),
+        mining=mining,
+        dimensions=dimension_values(metrics, key),
     )
     if keep_model:
         return result, model

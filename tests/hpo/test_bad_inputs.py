@@ -160,14 +160,14 @@ CONFIG_VALUES = [
     Case(
         "loss-objective",
         "{dir}/study.yaml: search_space.loss: 'OnlineContrastiveLoss' is not a retrieval loss (allowed: "
-        "MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss)",
+        "MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss, TripletLoss)",
         _config(search_space__loss="OnlineContrastiveLoss"),
     ),
     Case(
         "loss-typo",
         "{dir}/study.yaml: search_space.loss: 'MultipleNegativeRankingLoss' is not a retrieval loss; did you mean "
         "'MultipleNegativesRankingLoss'? (allowed: MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, "
-        "MultipleNegativesSymmetricRankingLoss)",
+        "MultipleNegativesSymmetricRankingLoss, TripletLoss)",
         _config(search_space__loss="MultipleNegativeRankingLoss"),
     ),
     Case(
@@ -602,7 +602,7 @@ CLI = [
     Case(
         "best-bad-loss",
         "{dir}/best.yaml: training.loss: 'TripletLosss' is not a retrieval loss (allowed: MultipleNegativesRankingLoss, "
-        "CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss)",
+        "CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss, TripletLoss)",
         files={"best.yaml": _best(loss="TripletLosss")},
         args=["train", "{dir}/best.yaml", "-o", "{dir}/out"],
     ),
@@ -615,7 +615,8 @@ CLI = [
     Case(
         "best-unknown-key",
         "{dir}/best.yaml: training: unknown key 'lr' (allowed: model, loss, learning_rate, "
-        "batch_size, epochs, warmup_ratio, weight_decay, max_seq_length, scheduler, loss_params)",
+        "batch_size, epochs, warmup_ratio, weight_decay, max_seq_length, scheduler, loss_params, hard_negatives, "
+        "matryoshka_dims)",
         files={"best.yaml": _best(lr=0.1)},
         args=["train", "{dir}/best.yaml", "-o", "{dir}/out"],
     ),
