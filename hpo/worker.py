@@ -163,11 +163,14 @@ def run_worker(
             "point this worker at the same files, or create a new study"
         )
     if train is None:
+        from hpo.training.disk_cache import DiskCache
         from hpo.training.run import run_training
         from hpo.training.run_cache import RunCache
 
-        # One cache per process: base weights, datasets, evaluators and tokens are built once.
-        train = functools.partial(run_training, cache=RunCache(task, data, config))
+        # One cache per process: base weights, datasets, evaluators and tokens are built once; what
+        # every worker of the study needs (tokens, the capped corpus) once per machine, on disk.
+        cache = RunCache(task, data, config, DiskCache.from_environment(), fingerprint=found)
+        train = functools.partial(run_training, cache=cache)
     listener = progress(config.metric_name)
     ctx = WorkerContext(study, storage, config, data, task, listener, train)
     try:
