@@ -16,10 +16,10 @@ and says so):
    against a steady hpo trial's training samples/s (``run_training``, the second of two in one
    process), and their ratio (target: at least 1.0).
 2. ``warm_up``: two ``hpo worker`` processes in turn on a fresh disk cache, each running three
-   trials with the same fixed parameters: each worker's first trial against its later ones
+   (smoke: two) trials with the same fixed parameters: each worker's first trial against its later ones
    (target: at most 1.1 for the first worker, and the second worker starts warm).
 3. ``per_gpu``: the same short study (``--study-trials`` trials, learning rate and batch size
-   searched, one epoch) at ``--per-gpu`` 1, 2 and 4 (``--workers`` on a CPU): trials/hour, GPU
+   searched, one epoch) at ``--per-gpu`` 1, 2 and 4 (smoke: ``--workers`` 1 and 2): trials/hour, GPU
    busy share, trials failed or re-queued for memory (targets: 4 against 1 at least 2x, busy at
    least 80%, none failed).
 4. Peak memory: CUDA allocations of the bare run and of an hpo trial, and the most memory NVML saw
@@ -68,7 +68,8 @@ class Sizes:
 
 
 FULL = Sizes(batch_size=128, max_seq_length=256, every_samples=6144, corpus_cap=3000, study_trials=8, loader_workers=4)
-SMOKE = Sizes(batch_size=16, max_seq_length=64, every_samples=32, corpus_cap=60, study_trials=4, loader_workers=2)
+# The smoke run exercises every section in as few processes as it can: 2 trials a worker, 1 and 2 workers.
+SMOKE = Sizes(16, 64, every_samples=32, corpus_cap=60, study_trials=4, loader_workers=2, per_gpu=(1, 2))
 
 
 def log(message: str) -> None:
@@ -171,6 +172,7 @@ def bare_run(model_path: str, pairs: Any, sizes: Sizes, workers: int, device: st
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import PrinterCallback
 
     model = SentenceTransformer(model_path, device=device)
     model.max_seq_length = sizes.max_seq_length
@@ -195,6 +197,7 @@ def bare_run(model_path: str, pairs: Any, sizes: Sizes, workers: int, device: st
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=pairs, loss=MultipleNegativesRankingLoss(model)
         )
+        trainer.remove_callback(PrinterCallback)  # its metrics line would land in the table on stdout
         if device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -229,8 +232,9 @@ def bare_versus_hpo(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bo
     precision = best_precision(device, config.precision)
     path = resolve_model_path(model)
     result: dict[str, Any] = {"pairs": len(pairs), "device": device, "precision": precision, "bare": {}}
-    log(f"bare trainer: {len(pairs)} pairs on {device} ({precision}); warm-up first")
-    bare_run(path, pairs.select(range(min(len(pairs), 8 * sizes.batch_size))), sizes, 0, device, precision)
+    log(f"bare trainer: {len(pairs)} pairs on {device} ({precision})")
+    if gpu:  # CUDA's one-time start-up is nobody's data path
+        bare_run(path, pairs.select(range(min(len(pairs), 8 * sizes.batch_size))), sizes, 0, device, precision)
     for workers in (0, sizes.loader_workers):
         with Monitor(gpu) as monitor:
             run = bare_run(path, pairs, sizes, workers, device, precision)
@@ -259,6 +263,14 @@ def bare_versus_hpo(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bo
     return result
 
 
+def create_study(config: Path, storage: str) -> None:
+    """``hpo create-study``, in this process (it has its libraries loaded already)."""
+    from hpo.storage import StorageUrl
+    from hpo.study import create_study_from_file
+
+    create_study_from_file(str(config), StorageUrl.parse(storage))
+
+
 def hpo_command(*args: str, storage: str, env: dict[str, str], capture: bool = False) -> str:
     command = [sys.executable, "-m", "hpo", "--log-level", "WARNING", *args]
     done = subprocess.run(
@@ -275,19 +287,21 @@ def trials_of(storage: str) -> list[Any]:
 
 def warm_up(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bool, env: dict[str, str]) -> dict[str, Any]:
     """Section 2: two worker processes in turn on a fresh disk cache; first trial against later ones."""
-    per_worker = 3
+    per_worker = 2 if smoke else 3
     config = folder / "warm-up.yaml"
     raw = study_config(model, data_section(folder, smoke), sizes, 2 * per_worker, searched=False)
     config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     storage = f"sqlite:///{folder / 'warm-up.db'}"
     cache_env = {**env, "HPO_CACHE": str(folder / "cache-section-2")}
-    hpo_command("create-study", "--config", str(config), storage=storage, env=cache_env)
+    create_study(config, storage)
     result: dict[str, Any] = {}
     for n, name in enumerate(("first_worker", "second_worker")):
         log(f"warm-up: {name} runs {per_worker} trials")
         with Monitor(gpu) as monitor:
             started = time.perf_counter()
-            hpo_command("worker", "--study", STUDY, "--n-trials", str(per_worker), storage=storage, env=cache_env)
+            hpo_command(
+                "worker", "--study", STUDY, "--n-trials", str(per_worker), storage=storage, env=cache_env, capture=True
+            )
             process = time.perf_counter() - started
         mine = trials_of(storage)[n * per_worker : (n + 1) * per_worker]
         walls = [float(t.user_attrs.get("wall_seconds", 0.0)) for t in mine]
@@ -317,7 +331,7 @@ def per_gpu(
         raw = study_config(model, data_section(folder, smoke), sizes, sizes.study_trials, searched=True)
         config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         storage = f"sqlite:///{folder / f'per-gpu-{n}.db'}"
-        hpo_command("create-study", "--config", str(config), storage=storage, env=cache_env)
+        create_study(config, storage)
         workers = ["--gpus", "0", "--per-gpu", str(n)] if gpu else ["--workers", str(n)]
         log(f"study of {sizes.study_trials} trials with {' '.join(workers)}")
         with Monitor(gpu) as monitor:
