@@ -32,6 +32,7 @@ Results: JSON to ``--output`` and a table on stdout; progress on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -439,7 +440,8 @@ def main() -> None:
         if deadline.left() < needs:
             report[name] = {"skipped": f"{deadline.left():.0f} s of the budget left"}
             continue
-        report[name] = run()
+        with contextlib.redirect_stdout(sys.stderr):  # what libraries print is progress, not results
+            report[name] = run()
     report["seconds"] = time.perf_counter() - started
     output = args.output or folder / "gpu-profile.json"
     output.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
