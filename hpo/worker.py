@@ -195,7 +195,9 @@ def run_worker(
 
         # One cache per process: base weights, datasets, evaluators and tokens are built once; what
         # every worker of the study needs (tokens, the capped corpus) once per machine, on disk.
-        cache = RunCache(task, data, config, DiskCache.from_environment(), fingerprint=found)
+        disk = DiskCache.from_environment()
+        logger.debug("shared disk cache: %s", disk.root if disk is not None else "off ($HPO_CACHE)")
+        cache = RunCache(task, data, config, disk, fingerprint=found)
         train = functools.partial(run_training, cache=cache)
         if gpu is None:
             from hpo.training.gpu_memory import GpuSharing
