@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,21 @@ class Sizes:
 FULL = Sizes(128, 256, every_samples=6144, corpus_cap=3000, study_trials=6, loader_workers=4, per_gpu=(1, 4, 2))
 # The smoke run exercises every section in as few processes as it can: 2 trials a worker, 1 and 2 workers.
 SMOKE = Sizes(16, 64, every_samples=32, corpus_cap=60, study_trials=4, loader_workers=2, per_gpu=(1, 2))
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send stdout, Python's and file descriptor 1 alike, to stderr while the block runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def log(message: str) -> None:
@@ -426,7 +441,8 @@ def main() -> None:
     if args.smoke:
         from hpo.testing import build_tiny_model
 
-        model = str(build_tiny_model(folder / "tiny"))
+        with stdout_to_stderr():  # the tokenizer trainer writes its progress to file descriptor 1
+            model = str(build_tiny_model(folder / "tiny"))
     env = {**os.environ}
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if gpu else "cpu",
@@ -443,7 +459,7 @@ def main() -> None:
         if deadline.left() < needs:
             report[name] = {"skipped": f"{deadline.left():.0f} s of the budget left"}
             continue
-        with contextlib.redirect_stdout(sys.stderr):  # what libraries print is progress, not results
+        with stdout_to_stderr():  # what libraries print is progress, not results
             report[name] = run()
     report["seconds"] = time.perf_counter() - started
     output = args.output or folder / "gpu-profile.json"
