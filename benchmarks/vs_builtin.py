@@ -12,7 +12,8 @@ intermediate evaluations on the 500-passage capped corpus, the full one after tr
 precision hpo picks for the machine (``--also-fp32`` adds an hpo run with ``precision: fp32``; the
 built-in search runs in fp32, as its documentation shows). ``--seed`` is the search and training
 seed of both sides; the data subset stays the same. Each side's best config is then retrained and
-scored on test. Each side runs in its own process.
+scored on test. Each side runs in its own process, on the GPU when there is one (CPU otherwise);
+the built-in side's logs stream to stderr while it runs, its result comes back as one JSON line.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def run_builtin(folder: Path, trials: int, seed: int) -> dict[str, Any]:
     """The built-in search, then the best config retrained and scored on test."""
     started = time.perf_counter()
     import optuna
+    import torch
     from sentence_transformers import (
         SentenceTransformer,
         SentenceTransformerTrainer,
@@ -78,9 +80,11 @@ def run_builtin(folder: Path, trials: int, seed: int) -> dict[str, Any]:
 
     train, dev, test = builtin_data(folder)
     path = resolve_model_path(MODEL)  # the packaged offline weights of the Hub id
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"built-in search: {trials} trials on {device}", file=sys.stderr, flush=True)
 
     def model_init(trial: Any = None) -> SentenceTransformer:
-        model = SentenceTransformer(path, device="cpu")
+        model = SentenceTransformer(path, device=device)
         model.max_seq_length = 128
         return model
 
@@ -108,7 +112,7 @@ def run_builtin(folder: Path, trials: int, seed: int) -> dict[str, Any]:
             "save_strategy": "no",
             "report_to": "none",
             "disable_tqdm": True,
-            "use_cpu": True,
+            "use_cpu": device == "cpu",
         }
         return SentenceTransformerTrainingArguments(output_dir=output_dir, **{**settings, **params})
 
@@ -215,7 +219,8 @@ def main() -> None:
     ]
     child += ["--workdir", str(folder)]
     started = time.perf_counter()
-    out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+    # Only stdout (the result line) is captured: the child's logs reach the terminal as it runs.
+    out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
     builtin = json.loads(out.strip().splitlines()[-1])
     builtin["process_seconds"] = time.perf_counter() - started
     results = {"builtin": builtin, "hpo": run_hpo(folder, args.trials, args.seed, "auto")}

@@ -41,3 +41,8 @@ DIMENSION_METRICS = "dimension_metrics"  # the study metric at each evaluated em
 # Trial system attributes.
 CLAIMED = "hpo_claimed"  # taken from the queue by an hpo worker, which keeps its heartbeat
 HEARTBEAT = "hpo_heartbeat"  # the heartbeat of a trial run through the gRPC proxy (no heartbeat table)
+
+# Trial user attributes of GPU sharing (hpo worker --gpus N --per-gpu M).
+GPU_ADMISSION = "gpu_admission"  # {estimate_mb, waited_seconds, free_mb}: how the trial was admitted to its GPU
+NEIGHBOUR_OOM = "neighbour_oom_mb"  # on a trial crowded out of GPU memory: MiB other processes held
+OOM_REQUEUES = "oom_requeues"  # on its replacement: how many times these params were crowded out

@@ -176,7 +176,13 @@ def create_study_command(config_path: str, storage: str | None, name: str | None
 @study_option
 @storage_option
 @click.option("--gpus", metavar="IDS", help="Supervise one worker per GPU (--per-gpu each): '0,1' or 'all'.")
-@click.option("--per-gpu", default=1, show_default=True, type=click.IntRange(min=1), help="Workers per GPU.")
+@click.option(
+    "--per-gpu",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Workers per GPU; each trial starts once the GPU's free memory covers its estimate.",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Supervise this many workers sharing this machine.")
 @click.option("--n-trials", type=click.IntRange(min=1), help="Run at most this many trials in this worker.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Start no trial after this many seconds.")
@@ -213,11 +219,14 @@ def worker_command(
     """Run trials of a study until its budget is done."""
     url = _storage_url(storage)
     if gpus is not None or workers is not None:
-        from hpo.supervisor import gpu_slots, local_slots, run_supervised, worker_args
+        from hpo.supervisor import gpu_slots, local_slots, run_supervised_study, worker_args
 
         slots = gpu_slots(gpus, per_gpu) if gpus is not None else local_slots(workers or 1)
         args = worker_args(study_name, n_trials, timeout, stop_grace, trust_remote_code)
-        sys.exit(run_supervised(slots, url, ctx.meta["hpo_args"], args, max_restarts))
+        code, report = run_supervised_study(slots, url, ctx.meta["hpo_args"], args, study_name, max_restarts)
+        for line in report:
+            click.echo(line)
+        sys.exit(code)
     from hpo.progress import LogProgress, RichProgress
     from hpo.worker import Interrupted, StopSignals, run_worker
 

@@ -116,6 +116,35 @@ def run_supervised(
     return max(codes.values(), key=abs)
 
 
+def run_supervised_study(
+    slots: list[Slot],
+    storage_url: StorageUrl,
+    hpo_args: list[str],
+    worker_args: list[str],
+    study_name: str,
+    max_restarts: int = 3,
+) -> tuple[int, list[str]]:
+    """:func:`run_supervised`, then the run's report: trials/hour and each GPU's busy time.
+
+    Returns the worst exit code and the report's lines (for stdout).
+    """
+    from datetime import datetime
+
+    from hpo.gpu_monitor import GpuMonitor
+    from hpo.throughput import describe_throughput, trials_ended_since
+
+    since = datetime.now()
+    gpus = sorted({int(slot.env["CUDA_VISIBLE_DEVICES"]) for slot in slots if "CUDA_VISIBLE_DEVICES" in slot.env})
+    with GpuMonitor(gpus) as monitor:
+        code = run_supervised(slots, storage_url, hpo_args, worker_args, max_restarts)
+    try:
+        ended = trials_ended_since(storage_url, study_name, since)
+    except Exception as exc:  # the report must not hide the workers' exit code
+        logger.warning("could not count the trials that ended: %s", storage_url.scrub(str(exc)))
+        return code, monitor.describe()
+    return code, [describe_throughput(ended, monitor.seconds, len(slots)), *monitor.describe()]
+
+
 def _start(slot: Slot, storage_url: StorageUrl, command: list[str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, **slot.env, STORAGE_ENV: storage_url.secret}
     child = subprocess.Popen(command, env=env)

@@ -3,10 +3,16 @@
 A worker needs only the study name and the storage URL: the config comes from the study, and the
 data it loads must match the fingerprint stored there. A trial that raises ends FAIL with its
 reason in ``fail_reason`` and a fresh trial takes its place in the queue; the worker goes on.
+
+On a GPU shared with other workers (``--per-gpu``), a trial trains only once the GPU's free
+memory covers its estimate (:mod:`hpo.training.gpu_memory`); a trial that runs out of memory
+while neighbours hold memory is re-queued with the same parameters (recorded as FAIL with the
+reason, ``neighbour_oom_mb`` set) and charged neither to the budget nor to the failure streak.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
@@ -32,6 +38,7 @@ from objectives.registry import get_task
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.training.gpu_memory import GpuSharing
     from hpo.training.result import RunResult
     from objectives.task import Task
 
@@ -89,6 +96,13 @@ class WorkerSummary:
     states: dict[str, int] = field(default_factory=dict)
     stopped_because: str = ""
     startup_seconds: dict[str, float] = field(default_factory=dict)
+    loop_seconds: float = 0.0
+
+    @property
+    def trials_per_hour(self) -> float:
+        """Trials that ended (a re-queued one did not) per hour of the trial loop."""
+        ended = self.trials - self.states.get("REQUEUED", 0)
+        return ended * 3600 / self.loop_seconds if self.loop_seconds > 0 else 0.0
 
     def count(self, state: str) -> None:
         self.states[state] = self.states.get(state, 0) + 1
@@ -100,15 +114,21 @@ class WorkerSummary:
     def describe(self) -> str:
         """The worker's result line."""
         states = ", ".join(f"{n} {s.lower()}" for s, n in self.states.items()) or "no trials"
-        return f"{self.study_name}: this worker ran {self.trials} trials ({states}); stopped: {self.stopped_because}"
+        rate = f"; {self.trials_per_hour:.0f} trials/hour" if self.trials else ""
+        return (
+            f"{self.study_name}: this worker ran {self.trials} trials ({states}); stopped: {self.stopped_because}{rate}"
+        )
 
 
 class TrialReporter:
     """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress."""
 
-    def __init__(self, trial: optuna.Trial, listener: ProgressListener) -> None:
+    def __init__(
+        self, trial: optuna.Trial, listener: ProgressListener, first_step: Callable[[], None] | None = None
+    ) -> None:
         self.trial = trial
         self.listener = listener
+        self.first_step = first_step  # called once, when the first training step has ended
 
     def report(self, value: float, samples: int) -> None:
         self.trial.report(value, samples)
@@ -118,6 +138,10 @@ class TrialReporter:
         return self.trial.should_prune()
 
     def progress(self, samples: int, total: int) -> None:
+        first_step = self.first_step
+        if first_step is not None:
+            self.first_step = None
+            first_step()
         self.listener.step(self.trial.number, samples, total)
 
 
@@ -130,11 +154,13 @@ def run_worker(
     progress: Callable[[str], ProgressListener] = LogProgress,
     train: TrainFunction | None = None,
     trust_remote_code: bool = False,
+    gpu: GpuSharing | None = None,
 ) -> WorkerSummary:
     """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed.
 
     ``train`` replaces the fine-tuning run (benchmarks of the storage path use a trivial one).
     Model code from the Hub runs only when the study asks for it and ``trust_remote_code`` allows it.
+    ``gpu`` admits trials by free GPU memory; by default, this process's CUDA GPU when it has one.
     """
     import optuna
 
@@ -163,17 +189,28 @@ def run_worker(
             "point this worker at the same files, or create a new study"
         )
     if train is None:
+        from hpo.training.disk_cache import DiskCache
         from hpo.training.run import run_training
         from hpo.training.run_cache import RunCache
 
-        # One cache per process: base weights, datasets, evaluators and tokens are built once.
-        train = functools.partial(run_training, cache=RunCache(task, data, config))
+        # One cache per process: base weights, datasets, evaluators and tokens are built once; what
+        # every worker of the study needs (tokens, the capped corpus) once per machine, on disk.
+        disk = DiskCache.from_environment()
+        logger.debug("shared disk cache: %s", disk.root if disk is not None else "off ($HPO_CACHE)")
+        cache = RunCache(task, data, config, disk, fingerprint=found)
+        train = functools.partial(run_training, cache=cache)
+        if gpu is None:
+            from hpo.training.gpu_memory import GpuSharing
+
+            gpu = GpuSharing.for_this_process(config.precision)
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, config, data, task, listener, train)
+    ctx = WorkerContext(study, storage, config, data, task, listener, train, gpu)
+    started = time.perf_counter()
     try:
         summary = _run_loop(ctx, n_trials, timeout, stop)
     finally:
         ctx.listener.close()
+    summary.loop_seconds = time.perf_counter() - started
     summary.startup_seconds = rounded(clock.seconds)
     return summary
 
@@ -189,6 +226,7 @@ class WorkerContext:
     task: Task[Any]
     listener: ProgressListener
     train: TrainFunction
+    gpu: GpuSharing | None = None
 
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
@@ -219,7 +257,8 @@ def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, s
             break
         state = run_trial(ctx, trial_id)
         summary.count(state)
-        failures = failures + 1 if state == "FAIL" else 0
+        if state != "REQUEUED":  # crowded out by a neighbour: not this config's failure
+            failures = failures + 1 if state == "FAIL" else 0
         if failures >= config.fault_tolerance.max_consecutive_failures:
             raise HpoError(
                 f"stopping after {failures} consecutive failed trials; the config is probably broken "
@@ -240,12 +279,18 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     study.sampler = build_sampler(config, ctx.storage.backend.get_trial_number_from_id(trial_id))
     trial = optuna.Trial(study, trial_id)
     started = time.perf_counter()
-    with Heartbeat(ctx.storage.backend, trial_id, config.fault_tolerance.heartbeat_interval):
+    crowded: str | None = None
+    heartbeat = Heartbeat(ctx.storage.backend, trial_id, config.fault_tolerance.heartbeat_interval)
+    with heartbeat, contextlib.ExitStack() as turn:
         try:
             params = config.search_space.suggest(trial)
             trial.set_user_attr(attrs.TRAINING, params.to_dict())
             listener.trial_started(trial.number, trial.params)
-            result, _ = ctx.train(ctx.task, params, ctx.data, config, TrialReporter(trial, listener))
+            if ctx.gpu is not None:
+                turn.enter_context(ctx.gpu.admission.turn())  # until the first step holds its memory
+                _admit(ctx.gpu, trial, params)
+            reporter = TrialReporter(trial, listener, first_step=turn.close)
+            result, _ = ctx.train(ctx.task, params, ctx.data, config, reporter)
         except Pruned as pruned:
             pruned_attrs = {
                 **pruned.attrs,
@@ -265,9 +310,15 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             url = ctx.storage.url
             reason = url.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
             logger.debug("%s", url.scrub(traceback.format_exc()))
-            _fail(study, trial, reason)
-            listener.trial_finished(trial.number, "FAIL", reason)
-            return "FAIL"
+            if ctx.gpu is None or not _out_of_memory(exc):
+                _fail(study, trial, reason)
+                listener.trial_finished(trial.number, "FAIL", reason)
+                return "FAIL"
+            crowded = reason  # judged below, once the exception (and the run's tensors) are gone
+        finally:
+            turn.close()
+        if crowded is not None and ctx.gpu is not None:
+            return _out_of_memory_verdict(ctx, ctx.gpu, trial, trial_id, crowded)
     _set_attrs(trial, {**result.user_attrs(), attrs.WALL_SECONDS: _since(started)})
     study.tell(trial, result.value)
     if study.best_trial.number == trial.number:  # the note shows the best so far
@@ -277,7 +328,51 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     return "COMPLETE"
 
 
-def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, rerun: optuna.trial.FrozenTrial | None = None) -> None:
+def _admit(gpu: GpuSharing, trial: optuna.Trial, params: Any) -> None:
+    """Wait until the GPU has room for this trial; record the estimate and the wait."""
+    import optuna
+
+    complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    need = gpu.estimate(params.model, params.batch_size, params.max_seq_length, complete)
+    admitted = gpu.admission.wait(need)
+    record: dict[str, Any] = {"estimate_mb": round(need / 2**20), "waited_seconds": round(admitted.waited, 1)}
+    if admitted.free is not None:
+        record["free_mb"] = round(admitted.free / 2**20)
+    trial.set_user_attr(attrs.GPU_ADMISSION, record)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    from hpo.training.gpu_memory import is_out_of_memory
+
+    return is_out_of_memory(error)
+
+
+def _out_of_memory_verdict(ctx: WorkerContext, gpu: GpuSharing, trial: optuna.Trial, trial_id: int, reason: str) -> str:
+    """A trial out of GPU memory: re-queued (same params) when neighbours crowded it out, else FAIL."""
+    from hpo.training.gpu_memory import MAX_OOM_REQUEUES
+
+    frozen = ctx.storage.backend.get_trial(trial_id)
+    requeues = int(frozen.user_attrs.get(attrs.OOM_REQUEUES, 0))
+    held = gpu.crowded_out()
+    if held is None or requeues >= MAX_OOM_REQUEUES:
+        why = "" if held is None else f" (crowded out {requeues} times already)"
+        _fail(ctx.study, trial, reason + why)
+        ctx.listener.trial_finished(trial.number, "FAIL", reason + why)
+        return "FAIL"
+    trial.set_user_attr(attrs.NEIGHBOUR_OOM, round(held / 2**20))
+    detail = f"crowded out: {reason} while other processes held {held / 2**30:.1f} GiB; re-queued"
+    _fail(ctx.study, trial, detail, rerun=frozen, marks={attrs.OOM_REQUEUES: requeues + 1})
+    ctx.listener.trial_finished(trial.number, "REQUEUED", detail)
+    return "REQUEUED"
+
+
+def _fail(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    reason: str,
+    rerun: optuna.trial.FrozenTrial | None = None,
+    marks: dict[str, Any] | None = None,
+) -> None:
     """Record the trial as FAIL and queue one in its place, keeping the study's budget.
 
     The replacement of an abandoned trial (``rerun``, the trial as it was) is the same trial: its
@@ -289,7 +384,7 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, rerun: optuna.t
     trial.set_user_attr(attrs.FAIL_REASON, reason)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     params: dict[str, Any] = {}
-    marks: dict[str, Any] = {attrs.REPLACES_TRIAL: trial.number}
+    marks = {attrs.REPLACES_TRIAL: trial.number, **(marks or {})}
     if rerun is not None:
         # "fixed_params" is where Optuna's enqueue_trial keeps the params it was given.
         params = {**rerun.system_attrs.get("fixed_params", {}), **rerun.params}

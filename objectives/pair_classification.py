@@ -30,6 +30,7 @@ from hpo.data.pairs import PairData, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
+from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
 from objectives.task import Column, Metrics, Split, Task
 
@@ -89,7 +90,7 @@ class PairClassificationTask(Task[LabelledPairs]):
         return data.train.to_dataset("label")
 
     def evaluator(
-        self, data: LabelledPairs, config: StudyConfig, split: Split, capped: bool
+        self, data: LabelledPairs, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
     ) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator
 
@@ -104,6 +105,10 @@ class PairClassificationTask(Task[LabelledPairs]):
             similarity_fn_names=[self.score_function],
         )
         return evaluator, f"{len(pairs)} {split} pairs"
+
+    def evaluation_texts(self, data: LabelledPairs, split: Split) -> list[str]:
+        pairs = data.evaluation_split(split)
+        return [*pairs.text1, *pairs.text2]
 
 
 def _label(row: Row, index: int, where: str, field: Field) -> float:

@@ -36,6 +36,7 @@ from hpo.data.rows import Field
 from hpo.data.sources import Row, read_rows
 from hpo.data.splits import carve, normalize, sample
 from hpo.errors import DataError
+from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
 from hpo.training.mining import MiningInputs
 from objectives.task import Column, Metrics, Split, Task
@@ -74,11 +75,30 @@ class RetrievalData:
         return self.test is not None
 
     def capped_corpus(
-        self, split: RetrievalSplit, cap: int | None, seed: int, negatives: CapNegatives = "bm25"
+        self,
+        split: RetrievalSplit,
+        cap: int | None,
+        seed: int,
+        negatives: CapNegatives = "bm25",
+        memo: Memo = no_memo,
     ) -> dict[str, str]:
-        """The passages relevant to ``split`` plus others, ``cap`` in all (see :func:`capped_ids`)."""
-        ids = capped_ids(self.corpus, split.queries.values(), split.relevant_ids(), cap, seed, negatives)
-        return self.corpus if ids is None else {cid: text for cid, text in self.corpus.items() if cid in ids}
+        """The passages relevant to ``split`` plus others, ``cap`` in all (see :func:`capped_ids`).
+
+        ``memo`` keeps the chosen ids (BM25 over the whole corpus) for every worker of the study.
+        """
+
+        def choose() -> list[str] | None:
+            ids = capped_ids(self.corpus, split.queries.values(), split.relevant_ids(), cap, seed, negatives)
+            return None if ids is None else sorted(ids)
+
+        if cap is None or cap >= len(self.corpus):
+            return self.corpus
+        key = {"queries": sorted(split.queries), "cap": cap, "seed": seed, "negatives": negatives}
+        chosen = memo("capped_corpus_ids", key, choose)
+        if chosen is None:
+            return self.corpus
+        kept = set(chosen)
+        return {cid: text for cid, text in self.corpus.items() if cid in kept}
 
     def capped_size(self, split: RetrievalSplit, cap: int | None) -> int:
         return capped_size(len(self.corpus), len(split.relevant_ids()), cap)
@@ -224,13 +244,13 @@ class RetrievalTask(Task[RetrievalData]):
         )
 
     def evaluator(
-        self, data: RetrievalData, config: StudyConfig, split: Split, capped: bool
+        self, data: RetrievalData, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
     ) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
         queries = _split_of(data, split)
         cap = config.evaluation.corpus_cap if capped else None
-        corpus = data.capped_corpus(queries, cap, config.seed, config.evaluation.cap_negatives)
+        corpus = data.capped_corpus(queries, cap, config.seed, config.evaluation.cap_negatives, memo)
         kind = "capped" if len(corpus) < len(data.corpus) else "full"
         k = _metric_k(config.metric_name)
         evaluator = InformationRetrievalEvaluator(
@@ -248,6 +268,9 @@ class RetrievalTask(Task[RetrievalData]):
             main_score_function=self.score_function,
         )
         return evaluator, f"{kind} ({len(corpus)} of {len(data.corpus)} passages, {len(queries.queries)} queries)"
+
+    def evaluation_texts(self, data: RetrievalData, split: Split) -> list[str]:
+        return [*_split_of(data, split).queries.values(), *data.corpus.values()]
 
     def caps_corpus(self, data: RetrievalData, config: StudyConfig, split: Split) -> bool:
         if config.evaluation.corpus_cap is None:

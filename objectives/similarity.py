@@ -32,6 +32,7 @@ from hpo.data.pairs import PairData, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
+from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
 from objectives.task import Column, Metrics, Split, Task
 
@@ -73,7 +74,9 @@ class SimilarityTask(Task[PairData]):
     def train_dataset(self, data: PairData) -> Any:
         return data.train.to_dataset("score")
 
-    def evaluator(self, data: PairData, config: StudyConfig, split: Split, capped: bool) -> tuple[BaseEvaluator, str]:
+    def evaluator(
+        self, data: PairData, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
+    ) -> tuple[BaseEvaluator, str]:
         from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
         pairs = data.evaluation_split(split)
@@ -88,6 +91,10 @@ class SimilarityTask(Task[PairData]):
             write_csv=False,
         )
         return evaluator, f"{len(pairs)} {split} pairs"
+
+    def evaluation_texts(self, data: PairData, split: Split) -> list[str]:
+        pairs = data.evaluation_split(split)
+        return [*pairs.text1, *pairs.text2]
 
     def metric_key(self, metrics: Mapping[str, float], metric: str) -> str:
         """EmbeddingSimilarityEvaluator names its keys ``<split>_<metric>_<score function>``."""

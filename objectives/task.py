@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from hpo.data.fingerprint import TaskData
 from hpo.errors import unknown_key_message
+from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec
 
 if TYPE_CHECKING:
@@ -121,8 +122,19 @@ class Task(abc.ABC, Generic[D]):
         return self.losses[params.loss].build(model, params.loss_params)
 
     @abc.abstractmethod
-    def evaluator(self, data: D, config: StudyConfig, split: Split, capped: bool) -> tuple[BaseEvaluator, str]:
-        """An evaluator on ``split`` and a description of what it scores on (e.g. its corpus)."""
+    def evaluator(
+        self, data: D, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
+    ) -> tuple[BaseEvaluator, str]:
+        """An evaluator on ``split`` and a description of what it scores on (e.g. its corpus).
+
+        ``memo`` keeps what is costly to choose and the same for every worker of the study (a
+        capped corpus's ids): a worker passes one backed by the shared disk cache.
+        """
+
+    def evaluation_texts(self, data: D, split: Split) -> list[str]:
+        """Every text the evaluator on ``split`` encodes (queries and the whole corpus, or both
+        sides of each pair): tokenized once per study with the training texts."""
+        return []
 
     def caps_corpus(self, data: D, config: StudyConfig, split: Split) -> bool:
         """Whether the capped evaluation on ``split`` scores less than the full one does."""

@@ -17,6 +17,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 POSTGRES_URL = os.environ.get("HPO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _disk_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Workers started by tests (in process or as children) share a disk cache of the session, never the user's."""
+    os.environ["HPO_CACHE"] = str(tmp_path_factory.mktemp("hpo-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Path of a tiny BERT sentence-transformer built for this test session."""

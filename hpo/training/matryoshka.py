@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from hpo.training.disk_cache import Memo, no_memo
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from torch import nn
@@ -145,9 +147,11 @@ def _truncated(embeddings: Any, dim: int | None, normalize: bool) -> Any:
     return [_truncated(row, dim, normalize) for row in embeddings]  # a list of per-text embeddings
 
 
-def evaluator_for(task: Task[Any], data: Any, config: StudyConfig, split: Split, capped: bool) -> tuple[Any, str]:
+def evaluator_for(
+    task: Task[Any], data: Any, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
+) -> tuple[Any, str]:
     """The task's evaluator on ``split``, scoring every Matryoshka dimension when the config has any."""
-    evaluator, corpus = task.evaluator(data, config, split, capped=capped)
+    evaluator, corpus = task.evaluator(data, config, split, capped=capped, memo=memo)
     dims = config.search_space.dimension_candidates()
     if not dims and config.evaluation.matryoshka_dim is None:
         return evaluator, corpus

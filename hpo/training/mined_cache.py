@@ -3,8 +3,8 @@
 Mining is the same work for every trial that asks for the same settings on the same data: the
 first worker mines and stores the result; the others wait for it (a file lock per key) and read
 it. An entry is keyed by everything it depends on (a JSON mapping, hashed); it is written under a
-temporary name and renamed, so a reader never sees half a file. The folder is
-``$HPO_CACHE_DIR/mined`` (default ``~/.cache/hpo/mined``); deleting it only costs re-mining.
+temporary name and renamed, so a reader never sees half a file. The folder is ``mined/`` in the
+machine's disk cache (:mod:`hpo.training.disk_cache`); deleting it only costs re-mining.
 """
 
 from __future__ import annotations
@@ -21,13 +21,6 @@ from typing import Any
 from filelock import FileLock
 
 logger = logging.getLogger(__name__)
-CACHE_DIR_ENV = "HPO_CACHE_DIR"
-
-
-def default_cache_dir() -> Path:
-    """``$HPO_CACHE_DIR``, else ``~/.cache/hpo``: where a worker keeps what other workers can reuse."""
-    configured = os.environ.get(CACHE_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "hpo"
 
 
 def key_digest(key: Mapping[str, Any]) -> str:

@@ -155,6 +155,9 @@ def _arguments(
 ) -> Any:
     from sentence_transformers import SentenceTransformerTrainingArguments
 
+    from hpo.training.data_path import batch_sampler as sampler_for
+    from hpo.training.data_path import loader_arguments
+
     return SentenceTransformerTrainingArguments(
         output_dir=output_dir,
         num_train_epochs=params.epochs,
@@ -165,17 +168,16 @@ def _arguments(
         lr_scheduler_type=params.scheduler,
         seed=config.seed,
         data_seed=config.seed,
-        batch_sampler=batch_sampler,
+        batch_sampler=sampler_for(batch_sampler),
         eval_strategy="no",
         save_strategy="no",
         report_to="none",
-        logging_steps=1,  # lets the callback stop at the first non-finite loss
-        logging_nan_inf_filter=False,  # the NaN check in SampleScheduleCallback must see them
         disable_tqdm=True,
         use_cpu=device == "cpu",
         dataloader_drop_last=False,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
+        **loader_arguments(device),
     )
 
 

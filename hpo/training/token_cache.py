@@ -1,7 +1,9 @@
 """Tokenize each text once per process: later batches of the same texts are only padded.
 
 Every trial of a study trains on the same pairs and encodes the same evaluation corpus several
-times; without this, each of those passes tokenizes every text again.
+times; without this, each of those passes tokenizes every text again. Texts of a
+:class:`~hpo.training.token_table.TokenTable` given for the model's ``max_seq_length`` (built once
+per study, read from the disk cache) are not tokenized at all.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
+
+    from hpo.training.token_table import TokenTable
 
 logger = logging.getLogger(__name__)
 _KWARGS = frozenset({"task", "max_length"})
@@ -35,22 +39,43 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
         self.enabled = True
+        self.tables: dict[int | None, TokenTable] = {}  # by max_seq_length
+
+    def add_table(self, max_seq_length: int | None, table: TokenTable) -> None:
+        """Serve the texts of ``table`` from it for copies of the model with this ``max_seq_length``."""
+        self.tables[max_seq_length] = table
 
     def install(self, model: SentenceTransformer) -> None:
         original = model.preprocess
         tokenizer = getattr(model, "tokenizer", None)
         if tokenizer is None or getattr(tokenizer, "padding_side", "right") != "right":
             return
-        self._pad_values = {"input_ids": int(tokenizer.pad_token_id or 0)}
+        self._pad_values = self.pad_values(model) or {}
+        # Only a plain Transformer first module ignores ``task`` when there is no prompt (a Router does not).
+        tables_apply = type(model[0]).__name__ == "Transformer"
 
         def preprocess(inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
             plain_text = bool(inputs) and all(isinstance(x, str) for x in inputs)
             if not self.enabled or prompt or not set(kwargs) <= _KWARGS or not plain_text:
                 return original(inputs, prompt=prompt, **kwargs)
+            table = self.tables.get(model.max_seq_length) if tables_apply else None
+            if table is not None and kwargs.get("max_length") is None:
+                rows = table.rows(inputs)
+                if rows is not None:
+                    self.hits += len(rows)
+                    return table.batch(rows)
             context = (kwargs.get("task"), kwargs.get("max_length"), model.max_seq_length)
             return self._batch(list(inputs), context, lambda texts: original(texts, **kwargs))
 
         model.preprocess = preprocess  # type: ignore[method-assign]
+
+    @staticmethod
+    def pad_values(model: SentenceTransformer) -> dict[str, int] | None:
+        """The value each feature is padded with, or None when the model's tokenizer pads on the left."""
+        tokenizer = getattr(model, "tokenizer", None)
+        if tokenizer is None or getattr(tokenizer, "padding_side", "right") != "right":
+            return None
+        return {"input_ids": int(tokenizer.pad_token_id or 0)}
 
     def _batch(
         self, texts: list[str], context: tuple[Any, Any, Any], tokenize: Callable[[list[str]], dict[str, Any]]

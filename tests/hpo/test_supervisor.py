@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ def test_parent_runs_its_children_and_reports_their_exit(tmp_path: Path, tiny_mo
     assert "exited with 0" in result.stderr
     assert "password" not in result.stderr
     assert sorted(_study_states(storage)).count("WAITING") == 0
+    assert re.search(r"^2 trials ended in \d+ s with 1 workers: \d+ trials/hour$", result.stdout, re.MULTILINE)
 
 
 def test_first_sigterm_finishes_the_running_trial_and_exits_0(tmp_path: Path, tiny_model: str) -> None:
@@ -161,6 +163,7 @@ def test_children_get_the_url_in_their_environment_and_the_parent_s_output_flags
     argv = Path(f"/proc/{children[0]}/cmdline").read_bytes().split(b"\0")
     environ = Path(f"/proc/{children[0]}/environ").read_bytes().split(b"\0")
     parent.send_signal(signal.SIGINT)
+    time.sleep(1)  # two signals sent at once can reach the child as one
     parent.send_signal(signal.SIGINT)
     out, err = parent.communicate(timeout=120)
     assert b"--log-level" in argv and argv[argv.index(b"--log-level") + 1] == b"DEBUG"

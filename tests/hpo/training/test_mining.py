@@ -80,7 +80,7 @@ def _mine(config: StudyConfig, data: Any, cache_dir: Path, **settings: Any) -> t
     if settings:
         assert params.hard_negatives is not None
         params = params.model_copy(update={"hard_negatives": params.hard_negatives.model_copy(update=settings)})
-    cache = RunCache(get_task("retrieval"), data, config, MinedCache(cache_dir))
+    cache = RunCache(get_task("retrieval"), data, config, mined=MinedCache(cache_dir))
     return cache.mined_train_dataset(params, "cpu", "fp32")
 
 
@@ -199,7 +199,7 @@ def test_triplet_loss_trains_on_one_negative_per_row(tmp_path: Path, tiny_model:
     config = _study(tmp_path, tiny_model, loss={"TripletLoss": {"triplet_margin": 0.5}})
     data = load_data(config)
     params = config.search_space.resolve({})
-    dataset, _ = RunCache(get_task("retrieval"), data, config, MinedCache(tmp_path / "c")).mined_train_dataset(
+    dataset, _ = RunCache(get_task("retrieval"), data, config, mined=MinedCache(tmp_path / "c")).mined_train_dataset(
         params, "cpu", "fp32"
     )
     assert dataset.column_names == ["anchor", "positive", "negative"]
@@ -210,7 +210,7 @@ def test_triplet_loss_trains_on_one_negative_per_row(tmp_path: Path, tiny_model:
         data,
         config,
         NullReporter(),
-        cache=RunCache(get_task("retrieval"), data, config, MinedCache(tmp_path / "c")),
+        cache=RunCache(get_task("retrieval"), data, config, mined=MinedCache(tmp_path / "c")),
     )
     assert result.mining is not None and result.mining.cache == "hit"
     assert len(dataset) <= result.samples_seen < len(dataset) + 4  # whole batches of 4 triplets

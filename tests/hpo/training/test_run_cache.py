@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from hpo.config import StudyConfig
 from hpo.config_file import parse_config
+from hpo.training.disk_cache import DiskCache
 from hpo.training.result import NullReporter
 from hpo.training.run import run_training
 from hpo.training.run_cache import RunCache
@@ -46,3 +48,29 @@ def test_cache_keeps_base_weights_and_builds_evaluators_once(tiny_model: str) ->
     assert first.max_seq_length == 32 and second.max_seq_length != 32
     assert cache.evaluator("dev", capped=True) is cache.evaluator("dev", capped=True)
     assert cache.train_dataset() is cache.train_dataset()
+
+
+def test_a_second_cache_on_the_same_disk_tokenizes_nothing(tiny_model: str, tmp_path: Path) -> None:
+    config, data, objective = _setup(tiny_model)
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    first = RunCache(objective, data, config, DiskCache(tmp_path))
+    cold, _ = run_training(objective, params, data, config, NullReporter(), cache=first)
+    assert first.token_stats()["tokenized"] > 0
+    kinds = sorted(p.name for p in tmp_path.iterdir())
+    assert kinds == ["capped_corpus_ids", "token_table"]
+    second = RunCache(objective, data, config, DiskCache(tmp_path))  # another worker on the machine
+    warm, _ = run_training(objective, params, data, config, NullReporter(), cache=second)
+    assert second.token_stats()["tokenized"] == 0 and second.token_stats()["reused"] > 0
+    assert warm.value == cold.value and warm.intermediate == cold.intermediate
+    assert warm.eval_corpus == cold.eval_corpus
+
+
+def test_an_unwritable_disk_cache_only_costs_speed(tiny_model: str, tmp_path: Path) -> None:
+    config, data, objective = _setup(tiny_model)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    cache = RunCache(objective, data, config, DiskCache(blocked / "cache"))
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    result, _ = run_training(objective, params, data, config, NullReporter(), cache=cache)
+    fresh, _ = run_training(objective, params, data, config, NullReporter())
+    assert result.value == fresh.value
