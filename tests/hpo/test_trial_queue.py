@@ -8,13 +8,14 @@ import optuna
 import sqlalchemy
 
 from hpo.config import FaultToleranceConfig
-from hpo.storage import StorageUrl, open_worker_storage, use_fault_tolerance
+from hpo.storage import StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
 from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial, running_worker_trials
 
 FAULTS = FaultToleranceConfig(heartbeat_interval=1, grace_period=5, max_retries=1)
 
 
 def _worker_storage(url: str) -> optuna.storages.BaseStorage:
+    open_storage(StorageUrl.parse(url), create=True)  # what create-study does first
     storage = open_worker_storage(StorageUrl.parse(url))
     use_fault_tolerance(storage, FAULTS)
     return storage.backend
