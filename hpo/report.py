@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpo.pareto import cost_axes, format_fronts, trial_points
+from hpo.pareto_plots import write_front_plots
+from hpo.plot_labels import plotting_copy, short_labels
 from hpo.progress import describe_params
 from hpo.study import StoredStudy
+from hpo.trial_kinds import search_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -27,6 +31,7 @@ PLOTS = (
     "parallel_coordinate",
     "slice",
 )
+# Also written: pareto_cost, pareto_latency and (when trials differ in it) pareto_dimension (hpo.pareto_plots).
 
 
 STEP_LABEL = "training samples seen"
@@ -49,12 +54,15 @@ def write_report(stored: StoredStudy, directory: Path, top: int = 10) -> Report:
     directory.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     skipped: dict[str, str] = {}
+    labelled = plotting_copy(stored.study)  # search trials, with short unique parameter labels
     for name in PLOTS:
         try:
-            files += _write_plot(stored.study, name, directory)
+            files += _write_plot(labelled, name, directory)
         except (ValueError, RuntimeError) as exc:  # e.g. importances need two complete trials
             skipped[name] = str(exc).splitlines()[0]
             logger.warning("plot %s skipped: %s", name, skipped[name])
+    points = trial_points(stored.study.get_trials(deepcopy=False), stored.config.direction)
+    files += write_front_plots(points, stored.config.metric_name, stored.config.direction == "maximize", directory)
     markdown = directory / "report.md"
     markdown.write_text(report_markdown(stored, files, skipped, top), encoding="utf-8")
     return Report(directory, [*files, markdown], skipped)
@@ -79,7 +87,8 @@ def _write_plot(study: optuna.Study, name: str, directory: Path) -> list[Path]:
     first = axes.flat[0] if hasattr(axes, "flat") else axes
     if name == "intermediate_values":
         first.set_xlabel(STEP_LABEL)
-    first.figure.set_size_inches(10, 6)
+    panels = len(axes.flat) if hasattr(axes, "flat") else 1
+    first.figure.set_size_inches(max(10, 3.2 * panels), 6)  # a slice plot has one panel per parameter
     first.figure.savefig(png, dpi=100, bbox_inches="tight")
     plt.close("all")
     return [html, png]
@@ -100,7 +109,7 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
     import optuna
 
     study, config = stored.study, stored.config
-    trials = study.get_trials(deepcopy=False)
+    trials = search_trials(study.get_trials(deepcopy=False))
     states = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
     complete.sort(key=lambda t: t.value or 0.0, reverse=config.direction == "maximize")
@@ -112,20 +121,37 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
         "",
         f"## Top {min(top, len(complete))} trials",
         "",
-        "| trial | " + config.metric_name + " | samples | train samples/s | minutes | params |",
-        "|---|---|---|---|---|---|",
+        "| trial | " + config.metric_name + " | scored on | samples | train samples/s | minutes | dollars "
+        "| encode texts/s | params |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for trial in complete[:top]:
         attrs = trial.user_attrs
         minutes = attrs.get("wall_seconds", 0) / 60
         lines.append(
-            f"| {trial.number} | {trial.value:.4f} | {attrs.get('samples_seen', '-')} | "
-            f"{attrs.get('train_samples_per_second', '-')} | {minutes:.1f} | {describe_params(trial.params)} |"
+            f"| {trial.number} | {trial.value:.4f} | {attrs.get('eval_corpus', '-')} | "
+            f"{attrs.get('samples_seen', '-')} | {attrs.get('train_samples_per_second', '-')} | {minutes:.1f} | "
+            f"{attrs.get('cost_usd', '-')} | "
+            f"{attrs.get('encode_texts_per_second', '-')} | {describe_params(trial.params)} |"
         )
+    lines += _front_lines(stored)
     lines += ["", "## Plots", ""]
+    labels = short_labels(name for t in complete for name in t.params)
+    if any(label != name for name, label in labels.items()):
+        lines.append("Parameter labels: " + ", ".join(f"{v} = {k}" for k, v in labels.items() if k != v) + ".\n")
     for path in files:
         if path.suffix == ".png":
             title = path.stem.replace("_", " ")
             lines.append(f"### {title}\n\n![{title}]({path.name})\n\n[interactive]({path.stem}.html)\n")
     lines += [f"- {name}: skipped ({reason})" for name, reason in skipped.items()]
     return "\n".join(lines) + "\n"
+
+
+def _front_lines(stored: StoredStudy) -> list[str]:
+    """The fronts of the dev metric against cost, latency and dimension, as Markdown."""
+    config = stored.config
+    points = trial_points(stored.study.get_trials(deepcopy=False), config.direction)
+    if not points or not cost_axes(points):
+        return []
+    text = format_fronts(points, config.metric_name, config.direction == "maximize")
+    return ["", "## Quality against cost", "", "```", text, "```"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import attrs
 from hpo.config import StudyConfig
+from hpo.cost import price_per_hour, study_spend, trial_cost
 from hpo.data.fingerprint import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError
 from hpo.notes import update_study_note
@@ -104,18 +105,23 @@ class WorkerSummary:
 
 
 class TrialReporter:
-    """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress."""
+    """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress.
 
-    def __init__(self, trial: optuna.Trial, listener: ProgressListener) -> None:
+    A confirmation run (``prunable=False``) reports its values but is never pruned: it exists to
+    measure a configuration fully, with another seed.
+    """
+
+    def __init__(self, trial: optuna.Trial, listener: ProgressListener, prunable: bool = True) -> None:
         self.trial = trial
         self.listener = listener
+        self.prunable = prunable
 
     def report(self, value: float, samples: int) -> None:
         self.trial.report(value, samples)
         self.listener.evaluated(self.trial.number, samples, value)
 
     def should_prune(self) -> bool:
-        return self.trial.should_prune()
+        return self.prunable and self.trial.should_prune()
 
     def progress(self, samples: int, total: int) -> None:
         self.listener.step(self.trial.number, samples, total)
@@ -130,11 +136,15 @@ def run_worker(
     progress: Callable[[str], ProgressListener] = LogProgress,
     train: TrainFunction | None = None,
     trust_remote_code: bool = False,
+    device_share: float = 1.0,
 ) -> WorkerSummary:
-    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed.
+    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, ``timeout`` passed, or
+    the study's spend reached ``budget.max_cost``.
 
     ``train`` replaces the fine-tuning run (benchmarks of the storage path use a trivial one).
     Model code from the Hub runs only when the study asks for it and ``trust_remote_code`` allows it.
+    ``device_share`` is the share of the device this worker has (1/N with N workers per GPU): its
+    trials pay that share of the device's price.
     """
     import optuna
 
@@ -168,8 +178,9 @@ def run_worker(
 
         # One cache per process: base weights, datasets, evaluators and tokens are built once.
         train = functools.partial(run_training, cache=RunCache(task, data, config))
+    device = _priced_device(config, study_name)
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, config, data, task, listener, train)
+    ctx = WorkerContext(study, storage, config, data, task, listener, train, device, device_share)
     try:
         summary = _run_loop(ctx, n_trials, timeout, stop)
     finally:
@@ -189,6 +200,23 @@ class WorkerContext:
     task: Task[Any]
     listener: ProgressListener
     train: TrainFunction
+    device_type: str = "cpu"
+    device_share: float = 1.0
+
+
+def _priced_device(config: StudyConfig, study_name: str) -> str:
+    """This worker's device type; an error when the study caps its spend and has no price for it."""
+    from hpo.training.models import best_device, device_type
+
+    device = device_type(best_device())
+    if config.cost and price_per_hour(config.cost, device) is None:
+        if config.budget.max_cost is not None:
+            raise StudyError(
+                f"study '{study_name}' caps its spend (budget.max_cost) but its cost table has no price for "
+                f"this worker's device '{device}' (prices: {', '.join(config.cost)}); add one"
+            )
+        logger.warning("no price for device '%s' in the study's cost table: its trials record no dollars", device)
+    return device
 
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
@@ -209,6 +237,11 @@ def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, s
             summary.stopped_because = f"timeout of {limit:g} s"
             break
         fail_stale_trials(study, ctx.storage.backend)
+        if config.budget.max_cost is not None:
+            spent = study_spend(study.get_trials(deepcopy=False)).dollars
+            if spent >= config.budget.max_cost:
+                summary.stopped_because = f"budget.max_cost reached (${spent:.2f} of ${config.budget.max_cost:g})"
+                break
         trial_id = pop_waiting_trial(study, ctx.storage.backend)
         if trial_id is None:
             if running_worker_trials(study):
@@ -239,38 +272,45 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     # Set before the Trial exists: its constructor already asks the sampler for relative params.
     study.sampler = build_sampler(config, ctx.storage.backend.get_trial_number_from_id(trial_id))
     trial = optuna.Trial(study, trial_id)
+    confirmation = attrs.CONFIRMS in trial.user_attrs
+    seed = int(trial.user_attrs.get(attrs.SEED, config.seed))
     started = time.perf_counter()
     with Heartbeat(ctx.storage.backend, trial_id, config.fault_tolerance.heartbeat_interval):
         try:
             params = config.search_space.suggest(trial)
             trial.set_user_attr(attrs.TRAINING, params.to_dict())
+            trial.set_user_attr(attrs.SEED, seed)
             listener.trial_started(trial.number, trial.params)
-            result, _ = ctx.train(ctx.task, params, ctx.data, config, TrialReporter(trial, listener))
+            reporter = TrialReporter(trial, listener, prunable=not confirmation)
+            result, _ = ctx.train(ctx.task, params, ctx.data, config, reporter, seed=seed)
         except Pruned as pruned:
             pruned_attrs = {
                 attrs.PRUNED_AT_SAMPLES: pruned.samples,
                 attrs.INTERMEDIATE_CORPUS: pruned.eval_corpus,
                 attrs.SECONDS: rounded(pruned.seconds),
             }
-            _set_attrs(trial, {**pruned_attrs, attrs.WALL_SECONDS: _since(started)})
+            _set_attrs(trial, {**pruned_attrs, **_cost(ctx, started), attrs.WALL_SECONDS: _since(started)})
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            update_study_note(study, config)  # the note shows the spend so far
             detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"
             listener.trial_finished(trial.number, "PRUNED", detail)
             return "PRUNED"
         except Interrupted as exc:
+            _set_attrs(trial, _cost(ctx, started))
             _fail(study, trial, f"abandoned: {exc}", rerun=ctx.storage.backend.get_trial(trial_id))
             raise
         except Exception as exc:
             url = ctx.storage.url
             reason = url.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
             logger.debug("%s", url.scrub(traceback.format_exc()))
-            _fail(study, trial, reason)
+            _set_attrs(trial, _cost(ctx, started))
+            # A confirmation run stands for its params and seed: its replacement runs them again.
+            _fail(study, trial, reason, rerun=ctx.storage.backend.get_trial(trial_id) if confirmation else None)
             listener.trial_finished(trial.number, "FAIL", reason)
             return "FAIL"
-    _set_attrs(trial, {**result.user_attrs(), attrs.WALL_SECONDS: _since(started)})
+    _set_attrs(trial, {**result.user_attrs(), **_cost(ctx, started), attrs.WALL_SECONDS: _since(started)})
     study.tell(trial, result.value)
-    if study.best_trial.number == trial.number:  # the note shows the best so far
-        update_study_note(study, config)
+    update_study_note(study, config)  # the best so far, its verdicts and the spend
     detail = f"{config.metric_name} {result.value:.4f} ({result.samples_seen} samples, {_since(started):.0f} s)"
     listener.trial_finished(trial.number, "COMPLETE", detail)
     return "COMPLETE"
@@ -294,7 +334,15 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, rerun: optuna.t
         params = {**rerun.system_attrs.get("fixed_params", {}), **rerun.params}
         if rerun.user_attrs.get(attrs.WARM_START):
             marks[attrs.WARM_START] = True
+        for mark in (attrs.CONFIRMS, attrs.SEED):
+            if mark in rerun.user_attrs and attrs.CONFIRMS in rerun.user_attrs:
+                marks[mark] = rerun.user_attrs[mark]
     study.enqueue_trial(params, user_attrs=marks)
+
+
+def _cost(ctx: WorkerContext, started: float) -> dict[str, Any]:
+    """The device time (and, priced, the dollars) of a trial that started at ``started``."""
+    return trial_cost(ctx.config.cost, ctx.device_type, time.perf_counter() - started, ctx.device_share)
 
 
 def _set_attrs(trial: optuna.Trial, values: dict[str, Any]) -> None:

@@ -50,6 +50,15 @@ def device_description(device: str) -> str:
     return "cpu"
 
 
+def device_type(device: str) -> str:
+    """What a trial's device is, for pricing (:mod:`hpo.cost`): the GPU's name, or ``cpu``."""
+    if device == "cuda":
+        import torch
+
+        return str(torch.cuda.get_device_name())
+    return "cpu"
+
+
 def load_model(model: str, device: str, max_seq_length: int | None, trust_remote_code: bool) -> SentenceTransformer:
     """A fresh SentenceTransformer for one run; ``model`` is a Hub id or a local path."""
     from sentence_transformers import SentenceTransformer

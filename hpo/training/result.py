@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hpo import attrs
+from hpo.item_scores import ItemScores
 from hpo.training.stopwatch import rounded
 
 
@@ -64,9 +65,21 @@ class RunResult:
     intermediate_corpus: str
     intermediate: dict[int, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    items: ItemScores | None = None  # the final evaluation's score of each dev item
+    seed: int | None = None  # the training seed
+    encode_texts_per_second: float | None = None  # over the run's evaluations (hpo.training.encode_meter)
+    embedding_dim: int | None = None
 
     def user_attrs(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.items is not None:
+            extra[attrs.ITEM_SCORES] = self.items.to_record()
+        if self.encode_texts_per_second is not None:
+            extra[attrs.ENCODE_PER_SECOND] = round(self.encode_texts_per_second, 2)
+        if self.embedding_dim is not None:
+            extra[attrs.EMBEDDING_DIM] = self.embedding_dim
         return {
+            **extra,
             attrs.METRICS: self.metrics,
             attrs.METRIC_KEY: self.metric_key,
             attrs.SAMPLES_SEEN: self.samples_seen,

@@ -64,7 +64,7 @@ CASES: list[tuple[str, Any, Any, list[str], str]] = [
         _config(studyname="x"),
         None,
         [],
-        "{dir}/study.yaml: unknown key 'studyname'; did you mean 'study_name'? (allowed: study_name, objective, data, metric, direction, search_space, evaluation, sampler, pruner, budget, fault_tolerance, warm_start, seed, precision, trust_remote_code)",
+        "{dir}/study.yaml: unknown key 'studyname'; did you mean 'study_name'? (allowed: study_name, objective, data, metric, direction, search_space, evaluation, sampler, pruner, budget, fault_tolerance, warm_start, seed, precision, trust_remote_code, significance, cost)",
     ),
     (
         "objective",
