@@ -69,6 +69,7 @@ def plotting_copy(study: optuna.Study) -> optuna.Study:
     ]
     labels = short_labels(name for t in trials for name in t.params)
     values = _value_labels(trials)
+    distributions = _covering(trials, values)
     copy = optuna.create_study(direction=study.direction, storage=optuna.storages.InMemoryStorage())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -79,7 +80,7 @@ def plotting_copy(study: optuna.Study) -> optuna.Study:
                 state=trial.state,
                 value=trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None,
                 params={labels[k]: values.get((k, repr(v)), v) for k, v in trial.params.items()},
-                distributions={labels[k]: _short_distribution(k, d, values) for k, d in trial.distributions.items()},
+                distributions={labels[k]: distributions[k] for k in trial.params},
                 intermediate_values=dict(trial.intermediate_values),
             )
         )
@@ -101,12 +102,34 @@ def _value_labels(trials: list[optuna.trial.FrozenTrial]) -> dict[tuple[str, str
     return labels
 
 
-def _short_distribution(
-    name: str, distribution: optuna.distributions.BaseDistribution, values: dict[tuple[str, str], Any]
-) -> optuna.distributions.BaseDistribution:
+def _covering(
+    trials: list[optuna.trial.FrozenTrial], values: dict[tuple[str, str], Any]
+) -> dict[str, optuna.distributions.BaseDistribution]:
+    """One distribution per parameter that holds every trial's (short) value.
+
+    A queued trial may fix a value outside the searched range (``hpo confirm`` does not, a hand-queued
+    trial can), and a plot refuses a value its distribution does not hold.
+    """
     import optuna
 
-    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
-        choices = tuple(values.get((name, repr(c)), c) for c in distribution.choices)
-        return optuna.distributions.CategoricalDistribution(choices)
-    return distribution
+    covering: dict[str, optuna.distributions.BaseDistribution] = {}
+    for trial in trials:
+        for name, distribution in trial.distributions.items():
+            value = values.get((name, repr(trial.params[name])), trial.params[name])
+            current = covering.get(name, distribution)
+            if isinstance(current, optuna.distributions.CategoricalDistribution):
+                choices = [values.get((name, repr(c)), c) for c in current.choices]
+                covering[name] = optuna.distributions.CategoricalDistribution(list(dict.fromkeys([*choices, value])))
+            elif isinstance(current, (optuna.distributions.FloatDistribution, optuna.distributions.IntDistribution)):
+                low, high = min(current.low, value), max(current.high, value)
+                if (low, high) == (current.low, current.high):
+                    covering[name] = current
+                elif isinstance(current, optuna.distributions.FloatDistribution):
+                    covering[name] = optuna.distributions.FloatDistribution(low, high, log=current.log and low > 0)
+                else:
+                    covering[name] = optuna.distributions.IntDistribution(
+                        int(low), int(high), log=current.log and low > 0
+                    )
+            else:
+                covering[name] = current
+    return covering
