@@ -367,9 +367,14 @@ def train_command(
     metric = recipe.config.metric_name
     click.echo(format_table(recipe.config.objective, report.rows()))
     if report.trial_value is not None:
+        searched = recipe.document.metric.eval_corpus if recipe.document.metric else None
+        corpora = (
+            f"both on {report.dev.corpus}"
+            if searched in (None, report.dev.corpus)
+            else (f"trial on {searched}, retrained on {report.dev.corpus}")
+        )
         click.echo(
-            f"search trial dev {metric}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f} "
-            f"(both on {report.dev.corpus})"
+            f"search trial dev {metric}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f} ({corpora})"
         )
     for split in ("dev", "test"):
         summary = report.seed_summary(split)
