@@ -33,6 +33,7 @@ NOISY_LOGGERS = (
     "urllib3",
     "filelock",
     "fsspec",
+    "matplotlib",
 )
 
 

@@ -35,9 +35,12 @@ def short_label(name: str) -> str:
     """``MultipleNegativesRankingLoss.scale`` -> ``MNRL.scale``; ``learning_rate`` -> ``lr``."""
     if "." in name:
         prefix, param = name.rsplit(".", 1)
-        initials = "".join(re.findall(r"[A-Z0-9]", prefix)) or prefix
-        return f"{initials}.{SHORT.get(param, param)}"
+        return f"{_initials(prefix)}.{SHORT.get(param, param)}"
     return SHORT.get(name, name)
+
+
+def _initials(name: str) -> str:
+    return "".join(re.findall(r"[A-Z0-9]", name)) or name
 
 
 def short_labels(names: Iterable[str]) -> dict[str, str]:
@@ -51,8 +54,10 @@ def short_labels(names: Iterable[str]) -> dict[str, str]:
     return chosen if len(set(chosen.values())) == len(chosen) else {name: name for name in names}
 
 
-def short_value(value: Any) -> Any:
-    """A model path by its last part; other values as they are."""
+def short_value(name: str, value: Any) -> Any:
+    """A loss by its initials (``OCL``), a model path by its last part; other values as they are."""
+    if name == "loss" and isinstance(value, str):
+        return _initials(value)
     if isinstance(value, str) and ("/" in value or "\\" in value) and len(value) > 24:
         return PurePath(value).name or value
     return value
@@ -96,7 +101,7 @@ def _value_labels(trials: list[optuna.trial.FrozenTrial]) -> dict[tuple[str, str
                 found.setdefault(name, set()).add(value)
     labels: dict[tuple[str, str], Any] = {}
     for name, values in found.items():
-        short = {value: short_value(value) for value in values}
+        short = {value: short_value(name, value) for value in values}
         if len(set(short.values())) == len(short):
             labels.update({(name, repr(value)): label for value, label in short.items()})
     return labels

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hpo.pareto import cost_axes, format_fronts, trial_points
 from hpo.pareto_plots import write_front_plots
-from hpo.plot_labels import plotting_copy, short_labels
+from hpo.plot_labels import plotting_copy, short_labels, short_value
 from hpo.progress import describe_params
 from hpo.study import StoredStudy
 from hpo.trial_kinds import search_trials
@@ -137,8 +137,10 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
     lines += _front_lines(stored)
     lines += ["", "## Plots", ""]
     labels = short_labels(name for t in complete for name in t.params)
-    if any(label != name for name, label in labels.items()):
-        lines.append("Parameter labels: " + ", ".join(f"{v} = {k}" for k, v in labels.items() if k != v) + ".\n")
+    losses = {short_value("loss", t.params["loss"]): t.params["loss"] for t in complete if "loss" in t.params}
+    legend = [f"{v} = {k}" for k, v in labels.items() if k != v] + [f"{k} = {v}" for k, v in losses.items() if k != v]
+    if legend:
+        lines.append("Parameter labels: " + ", ".join(legend) + ".\n")
     for path in files:
         if path.suffix == ".png":
             title = path.stem.replace("_", " ")
