@@ -178,9 +178,9 @@ def run_worker(
 
         # One cache per process: base weights, datasets, evaluators and tokens are built once.
         train = functools.partial(run_training, cache=RunCache(task, data, config))
-    device = _priced_device(config, study_name)
+    device, kind = _priced_device(config, study_name)
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, config, data, task, listener, train, device, device_share)
+    ctx = WorkerContext(study, storage, config, data, task, listener, train, device, kind, device_share)
     try:
         summary = _run_loop(ctx, n_trials, timeout, stop)
     finally:
@@ -200,15 +200,17 @@ class WorkerContext:
     task: Task[Any]
     listener: ProgressListener
     train: TrainFunction
+    device: str = "cpu"
     device_type: str = "cpu"
     device_share: float = 1.0
 
 
-def _priced_device(config: StudyConfig, study_name: str) -> str:
-    """This worker's device type; an error when the study caps its spend and has no price for it."""
+def _priced_device(config: StudyConfig, study_name: str) -> tuple[str, str]:
+    """This worker's device and device type; an error when the study caps its spend and has no price for it."""
     from hpo.training.models import best_device, device_type
 
-    device = device_type(best_device())
+    where = best_device()
+    device = device_type(where)
     if config.cost and price_per_hour(config.cost, device) is None:
         if config.budget.max_cost is not None:
             raise StudyError(
@@ -216,7 +218,7 @@ def _priced_device(config: StudyConfig, study_name: str) -> str:
                 f"this worker's device '{device}' (prices: {', '.join(config.cost)}); add one"
             )
         logger.warning("no price for device '%s' in the study's cost table: its trials record no dollars", device)
-    return device
+    return where, device
 
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
@@ -289,21 +291,22 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
                 attrs.INTERMEDIATE_CORPUS: pruned.eval_corpus,
                 attrs.SECONDS: rounded(pruned.seconds),
             }
-            _set_attrs(trial, {**pruned_attrs, **_cost(ctx, started), attrs.WALL_SECONDS: _since(started)})
+            cost = {**_cost(ctx, started), **_memory(ctx)}
+            _set_attrs(trial, {**pruned_attrs, **cost, attrs.WALL_SECONDS: _since(started)})
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             update_study_note(study, config)  # the note shows the spend so far
             detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"
             listener.trial_finished(trial.number, "PRUNED", detail)
             return "PRUNED"
         except Interrupted as exc:
-            _set_attrs(trial, _cost(ctx, started))
+            _set_attrs(trial, {**_cost(ctx, started), **_memory(ctx)})
             _fail(study, trial, f"abandoned: {exc}", rerun=ctx.storage.backend.get_trial(trial_id))
             raise
         except Exception as exc:
             url = ctx.storage.url
             reason = url.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
             logger.debug("%s", url.scrub(traceback.format_exc()))
-            _set_attrs(trial, _cost(ctx, started))
+            _set_attrs(trial, {**_cost(ctx, started), **_memory(ctx)})
             # A confirmation run stands for its params and seed: its replacement runs them again.
             _fail(study, trial, reason, rerun=ctx.storage.backend.get_trial(trial_id) if confirmation else None)
             listener.trial_finished(trial.number, "FAIL", reason)
@@ -343,6 +346,14 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, rerun: optuna.t
 def _cost(ctx: WorkerContext, started: float) -> dict[str, Any]:
     """The device time (and, priced, the dollars) of a trial that started at ``started``."""
     return trial_cost(ctx.config.cost, ctx.device_type, time.perf_counter() - started, ctx.device_share)
+
+
+def _memory(ctx: WorkerContext) -> dict[str, Any]:
+    """The peak memory of a trial that ended without a result (pruned, failed); complete ones record it."""
+    from hpo.training.models import peak_memory
+
+    memory, kind = peak_memory(ctx.device)
+    return {attrs.PEAK_MEMORY_MB: round(memory, 1), attrs.MEMORY_KIND: kind}
 
 
 def _set_attrs(trial: optuna.Trial, values: dict[str, Any]) -> None:

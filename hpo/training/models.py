@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import re
+import resource
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,15 @@ def device_type(device: str) -> str:
 
         return str(torch.cuda.get_device_name())
     return "cpu"
+
+
+def peak_memory(device: str) -> tuple[float, str]:
+    """The peak memory of the run so far in MiB, and what was measured (CUDA allocations or the process RSS)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
 def load_model(model: str, device: str, max_seq_length: int | None, trust_remote_code: bool) -> SentenceTransformer:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import resource
 import tempfile
 from typing import TYPE_CHECKING, Any
 
 from hpo.training.document_memo import DocumentMemo
 from hpo.training.encode_meter import EncodeMeter
-from hpo.training.models import best_device, device_description
+from hpo.training.models import best_device, device_description, peak_memory
 from hpo.training.precision import Precision, best_precision, inference_autocast
 from hpo.training.result import Pruned, Reporter, RunResult
 from hpo.training.run_cache import RunCache
@@ -122,7 +121,7 @@ def run_training(
             items = getattr(final, "last_items", None)
     meter.remove()
     key = task.metric_key(metrics, config.metric_name)
-    memory, kind = _peak_memory(device)
+    memory, kind = peak_memory(device)
     train_seconds = clock.seconds["train"]
     result = RunResult(
         value=float(metrics[key]),
@@ -217,14 +216,6 @@ def as_metrics(result: float | dict[str, float]) -> dict[str, float]:
     if not isinstance(result, dict):
         raise TypeError(f"evaluator returned {type(result).__name__}, expected a dict of metrics")
     return result
-
-
-def _peak_memory(device: str) -> tuple[float, str]:
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
 def release(model: Any) -> None:

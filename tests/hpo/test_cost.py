@@ -75,3 +75,13 @@ def test_a_capped_study_refuses_a_worker_it_cannot_price(tmp_path: Path) -> None
         "error: study 'tiny-retrieval' caps its spend (budget.max_cost) but its cost table has no price for "
         "this worker's device 'cpu' (prices: A10G); add one\n"
     )
+
+
+def test_pruned_trials_record_their_device_time_and_memory_too(finished_study: str) -> None:
+    study = load_study(finished_study)
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned
+    for trial in study.trials:
+        record = trial.user_attrs
+        assert record["device_type"] == "cpu" and record["device_seconds"] > 0 and record["peak_memory_mb"] > 0
+        assert "cost_usd" not in record  # the study has no price table
