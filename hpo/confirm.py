@@ -11,8 +11,10 @@ The runs are ordinary trials of the same study, queued as WAITING with the confi
 and two marks (:data:`hpo.attrs.CONFIRMS`, the search trial's number; :data:`hpo.attrs.SEED`),
 so any worker runs them. They are outside the search: not counted in ``budget.n_trials``, never
 pruned, never the study's best trial. Their cost counts toward ``budget.max_cost`` like any
-device time. The sampler does see them: they are more observations of the objective at params
-it already tried (another seed), not new points, and ``hpo confirm`` is meant for after the search.
+device time. The sampler and the pruner do see them: they are complete trials, more observations
+of the objective at params already tried (another seed), not new points; their values at each
+step raise the pruner's bar for search trials that run after them, which is why ``hpo confirm`` is
+meant for after the search.
 """
 
 from __future__ import annotations
