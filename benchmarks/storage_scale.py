@@ -48,7 +48,9 @@ def create_study(path: Path, raw: dict[str, Any], env: dict[str, str]) -> None:
     )
 
 
-def trivial_train(objective: Any, params: Any, data: Any, config: Any, reporter: Any) -> tuple[Any, None]:
+def trivial_train(
+    objective: Any, params: Any, data: Any, config: Any, reporter: Any, seed: int | None = None
+) -> tuple[Any, None]:
     """Stands in for fine-tuning: three intermediate reports and a result, in about 50 ms."""
     from hpo.training.result import Pruned, RunResult
 

@@ -37,6 +37,15 @@ MINING_SECONDS = "mining_seconds"  # wall seconds spent getting the run's mined 
 MINING_CACHE = "mining_cache"  # hit (mined negatives reused), embeddings (ranking reused) or miss
 MINED_PAIRS = "mined_pairs"  # the miner, training pairs trained with negatives, and those left out
 DIMENSION_METRICS = "dimension_metrics"  # the study metric at each evaluated embedding dimension
+ITEM_SCORES = "item_scores"  # the dev score of each item (query, pair), compact (hpo.item_scores)
+SEED = "seed"  # the training seed of a trial that does not use the config's seed (confirmation runs)
+CONFIRMS = "confirms_trial"  # a confirmation run: the number of the search trial whose params it retrains
+DEVICE_SECONDS = "device_seconds"  # wall seconds the trial held its device (every end state)
+DEVICE_TYPE = "device_type"  # the priced device kind: the GPU's name (e.g. "NVIDIA A10G") or "cpu"
+DEVICE_SHARE = "device_share"  # the share of the device the worker had (1 / workers per GPU)
+COST_USD = "cost_usd"  # dollars: device_seconds x share x the config's price for device_type
+ENCODE_PER_SECOND = "encode_texts_per_second"  # texts the trained model encodes per second in its evaluations
+EMBEDDING_DIM = "embedding_dim"  # the dimension of the embeddings the evaluations scored
 
 # Trial system attributes.
 CLAIMED = "hpo_claimed"  # taken from the queue by an hpo worker, which keeps its heartbeat

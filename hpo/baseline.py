@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from hpo import attrs
-from hpo.evaluation import Evaluation, evaluate_model
+from hpo.evaluation import Evaluation, at_dev_thresholds, evaluate_model
 from hpo.notes import update_study_note
 from hpo.study import StoredStudy
 from objectives.registry import get_task
@@ -18,8 +18,13 @@ from objectives.registry import get_task
 logger = logging.getLogger(__name__)
 
 
-def run_baselines(stored: StoredStudy, trust_remote_code: bool = False) -> list[Evaluation]:
-    """Score each searched base model on dev (the search's corpus) and test; store them on the study."""
+def run_baselines(stored: StoredStudy, trust_remote_code: bool = False, progress: bool = False) -> list[Evaluation]:
+    """Score each searched base model on dev (the search's corpus) and test; store them on the study.
+
+    Each record keeps the score of every item, for verdicts against trials (``hpo status``) and for
+    ``hpo train`` to reuse. Pair tasks score test at the thresholds chosen on dev. With ``progress``,
+    encodings show a progress bar with an ETA.
+    """
     config = stored.config
     config.check_remote_code(trust_remote_code)
     task = get_task(config.objective)
@@ -28,11 +33,11 @@ def run_baselines(stored: StoredStudy, trust_remote_code: bool = False) -> list[
     results: list[Evaluation] = []
     stored_results: dict[str, Any] = dict(stored.study.user_attrs.get(attrs.BASELINES, {}))
     for model in config.search_space.searched_models():
-        dev = evaluate_model(model, task, config, data, "dev", capped=capped)
+        dev = evaluate_model(model, task, config, data, "dev", capped=capped, progress=progress)
         results.append(dev)
         entry: dict[str, Any] = {"dev": dev.to_dict()}
         if data.has_test:
-            test = evaluate_model(model, task, config, data, "test")
+            test = at_dev_thresholds(task, evaluate_model(model, task, config, data, "test", progress=progress), dev)
             results.append(test)
             entry["test"] = test.to_dict()
         stored_results[model] = entry

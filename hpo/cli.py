@@ -33,6 +33,7 @@ NOISY_LOGGERS = (
     "urllib3",
     "filelock",
     "fsspec",
+    "matplotlib",
 )
 
 
@@ -158,6 +159,19 @@ trust_option = click.option(
 )
 
 
+progress_option = click.option(
+    "--progress",
+    type=click.Choice(["auto", "bars", "log"]),
+    default="auto",
+    show_default=True,
+    help="Encoding progress bars with an ETA, plain log lines, or bars only on a terminal.",
+)
+
+
+def _bars(ctx: click.Context, progress: str) -> bool:
+    return progress == "bars" or (progress == "auto" and sys.stderr.isatty() and not ctx.meta["hpo_quiet"])
+
+
 @cli.command("create-study")
 @click.option("--config", "config_path", required=True, metavar="FILE", help="YAML study config.")
 @storage_option
@@ -242,6 +256,7 @@ def worker_command(
                 stop=stop,
                 progress=RichProgress if live else LogProgress,
                 trust_remote_code=trust_remote_code,
+                device_share=_device_share(),
             )
     except Interrupted as reason:
         click.echo(f"error: {reason}: abandoned the running trial (it will be re-run)", err=True)
@@ -249,18 +264,58 @@ def worker_command(
     click.echo(summary.describe())
 
 
+def _device_share() -> float:
+    """The share of its device this worker has: set by a --gpus/--workers parent, else the whole device."""
+    from hpo.errors import UsageError
+    from hpo.supervisor import DEVICE_SHARE_ENV
+
+    value = os.environ.get(DEVICE_SHARE_ENV, "1")
+    try:
+        share = float(value)
+    except ValueError:
+        share = 0.0
+    if not 0 < share <= 1:
+        raise UsageError(f"{DEVICE_SHARE_ENV}={value!r}: expected a number in (0, 1]")
+    return share
+
+
 @cli.command("best")
 @study_option
 @storage_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the YAML here.")
 @click.option("--force", is_flag=True, help="Replace an existing file that is not an export of this study.")
-def best_command(study_name: str, storage: str | None, output: Path | None, force: bool) -> None:
-    """Export the best trial as YAML: params, resolved training config, metric, provenance."""
-    from hpo.export import best_trial_document, write_yaml
+@click.option("--confirmed", is_flag=True, help="Export the winner of hpo confirm (best mean over seeds).")
+@click.option("--pareto", is_flag=True, help="List the quality-vs-cost fronts instead of exporting.")
+@click.option(
+    "--max-cost", type=click.FloatRange(min=0), metavar="DOLLARS", help="Export the best trial that cost at most this."
+)
+@click.option(
+    "--max-latency",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MS",
+    help="Export the best trial whose model encodes a text in at most this many milliseconds.",
+)
+def best_command(
+    study_name: str,
+    storage: str | None,
+    output: Path | None,
+    force: bool,
+    confirmed: bool,
+    pareto: bool,
+    max_cost: float | None,
+    max_latency: float | None,
+) -> None:
+    """Export the best trial as YAML: params, resolved training config, metric, provenance, verdicts."""
+    from hpo.export import write_yaml
+    from hpo.selection import export_document, pareto_listing
     from hpo.study import load_stored_study
 
     _quiet_libraries()
-    document = best_trial_document(load_stored_study(_open(storage), study_name))
+    stored = load_stored_study(_open(storage), study_name)
+    if pareto:
+        click.echo(pareto_listing(stored))
+        return
+    document = export_document(stored, confirmed, max_cost, max_latency)
     text = write_yaml(document, output, force)
     if output is None:
         click.echo(text, nl=False)
@@ -297,7 +352,11 @@ def status_command(study_name: str, storage: str | None, as_json: bool) -> None:
 @study_option
 @storage_option
 @trust_option
-def baseline_command(study_name: str, storage: str | None, trust_remote_code: bool) -> None:
+@progress_option
+@click.pass_context
+def baseline_command(
+    ctx: click.Context, study_name: str, storage: str | None, trust_remote_code: bool, progress: str
+) -> None:
     """Score every candidate base model zero-shot on dev and test; store the results on the study."""
     from hpo.baseline import run_baselines
     from hpo.evaluation import format_table
@@ -305,7 +364,8 @@ def baseline_command(study_name: str, storage: str | None, trust_remote_code: bo
 
     _quiet_libraries(training=True)
     stored = load_stored_study(_open(storage), study_name)
-    click.echo(format_table(stored.config.objective, run_baselines(stored, trust_remote_code)))
+    results = run_baselines(stored, trust_remote_code, progress=_bars(ctx, progress))
+    click.echo(format_table(stored.config.objective, results))
 
 
 @cli.command("train")
@@ -314,16 +374,33 @@ def baseline_command(study_name: str, storage: str | None, trust_remote_code: bo
 @click.option("--splits", default="train", show_default=True, help="Splits to train on: 'train' or 'train,dev'.")
 @click.option("--push-to-hub", metavar="REPO", help="Also push the model to this Hugging Face Hub repository.")
 @click.option("--compare", multiple=True, metavar="MODEL", help="Another model to score zero-shot on test.")
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Also retrain with this many seeds in all.",
+)
+@click.option(
+    "--max-test-queries", type=click.IntRange(min=1), metavar="N", help="Test on a seeded subset of N queries (pairs)."
+)
 @trust_option
+@progress_option
+@click.pass_context
 def train_command(
+    ctx: click.Context,
     best_yaml: Path,
     output: Path,
     splits: str,
     push_to_hub: str | None,
     compare: tuple[str, ...],
+    seeds: int,
+    max_test_queries: int | None,
     trust_remote_code: bool,
+    progress: str,
 ) -> None:
-    """Retrain from an exported best trial, score it on the held-out test split, save it."""
+    """Retrain from an exported best trial, score it on the held-out test split against each base model
+    zero-shot (with a verdict), save it."""
     from hpo.dimensions import rows_by_dimension
     from hpo.evaluation import format_table
     from hpo.final import load_best, parse_splits, train_final
@@ -331,13 +408,63 @@ def train_command(
     parsed = parse_splits(splits)
     recipe = load_best(best_yaml)
     _quiet_libraries(training=True)
-    report = train_final(recipe, output, parsed, push_to_hub, compare, trust_remote_code)
+    report = train_final(
+        recipe, output, parsed, push_to_hub, compare, trust_remote_code, seeds, max_test_queries, _bars(ctx, progress)
+    )
+    metric = recipe.config.metric_name
     click.echo(format_table(recipe.config.objective, rows_by_dimension(report.rows())))
     if report.trial_value is not None:
-        click.echo(
-            f"search trial dev {recipe.config.metric_name}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f}"
+        searched = recipe.document.metric.eval_corpus if recipe.document.metric else None
+        corpora = (
+            f"both on {report.dev.corpus}"
+            if searched in (None, report.dev.corpus)
+            else (f"trial on {searched}, retrained on {report.dev.corpus}")
         )
+        click.echo(
+            f"search trial dev {metric}: {report.trial_value:.4f}; retrained: {report.dev.value:.4f} ({corpora})"
+        )
+    for split in ("dev", "test"):
+        summary = report.seed_summary(split)
+        if summary is not None:
+            click.echo(f"{split} {metric} over {summary[2]} seeds: {summary[0]:.4f} ± {summary[1]:.4f}")
+    for verdict in report.verdicts:
+        click.echo(f"verdict: {verdict.describe()}")
     click.echo(f"saved {output}" + (f" and pushed to {push_to_hub}" if push_to_hub else ""))
+
+
+@cli.command("confirm")
+@study_option
+@storage_option
+@click.option("--top-k", type=click.IntRange(min=1), help="Confirm the K best distinct configs of the search.")
+@click.option("--seeds", type=click.IntRange(min=1), help="Retrain each of them with this many new seeds.")
+@click.option("--report", "show_report", is_flag=True, help="Print mean ± sd per config and the winner's verdicts.")
+@click.option("--json", "as_json", is_flag=True, help="With --report: print JSON.")
+def confirm_command(
+    study_name: str, storage: str | None, top_k: int | None, seeds: int | None, show_report: bool, as_json: bool
+) -> None:
+    """Queue confirmation runs of the top configs with new seeds (workers run them), or report on them."""
+    from hpo.confirm import confirmation_report, queue_confirmation
+    from hpo.errors import UsageError
+    from hpo.study import load_stored_study
+
+    _quiet_libraries()
+    stored = load_stored_study(_open(storage), study_name)
+    if show_report:
+        if top_k is not None or seeds is not None:
+            raise UsageError("--report takes no --top-k or --seeds: it reports on the runs already queued")
+        report = confirmation_report(stored)
+        click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.describe())
+        return
+    if top_k is None or seeds is None:
+        raise UsageError("give --top-k K and --seeds S to queue confirmation runs, or --report")
+    runs = queue_confirmation(stored, top_k, seeds)
+    queued = [r for r in runs if r.queued_now]
+    trials = ", ".join(str(n) for n in dict.fromkeys(r.trial for r in runs))
+    click.echo(
+        f"{len(queued)} confirmation runs queued ({len(runs) - len(queued)} already there) for trials {trials}, "
+        f"seeds {min(r.seed for r in runs)}-{max(r.seed for r in runs)}; "
+        f"run: hpo worker --study {study_name}, then: hpo confirm --study {study_name} --report"
+    )
 
 
 @cli.command("evaluate")

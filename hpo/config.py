@@ -92,6 +92,7 @@ class DataConfig(Strict):
     test_fraction: float = Field(0.1, ge=0, lt=0.5)
     max_train_samples: int | None = Field(None, gt=0)
     max_dev_queries: int | None = Field(None, gt=0)
+    max_test_queries: int | None = Field(None, gt=0)  # a seeded subset of test, for quicker final tests
 
     def describe(self) -> list[str]:
         """Where each split comes from, one Markdown list item each."""
@@ -172,6 +173,7 @@ class BudgetConfig(Strict):
 
     n_trials: int = Field(..., gt=0, le=MAX_TRIALS)
     timeout: float | None = Field(None, gt=0)
+    max_cost: float | None = Field(None, gt=0)  # dollars: workers claim no new trial once the spend reaches it
 
 
 class FaultToleranceConfig(Strict):
@@ -199,6 +201,23 @@ class WarmStartConfig(Strict):
     each_model: bool = True  # one trial per recipe and per candidate base model
 
 
+class SignificanceConfig(Strict):
+    """How two models are compared on the same items (paired bootstrap; see :mod:`hpo.significance`)."""
+
+    min_gain: float = Field(0.0, ge=0)  # the smallest difference, in the metric's units, worth a WIN
+    confidence: float = Field(0.95, gt=0, lt=1)
+    resamples: int = Field(10_000, ge=100)
+
+
+def _check_prices(value: dict[str, float]) -> dict[str, float]:
+    for device, price in value.items():
+        if not device.strip():
+            raise ValueError("a device name must not be empty")
+        if isinstance(price, bool) or not price >= 0:
+            raise ValueError(f"{device}: dollars per hour must be a number >= 0 (got {price!r})")
+    return value
+
+
 class StudyConfig(Strict):
     """A whole study: what to tune, on which data, how to search and how long."""
 
@@ -217,6 +236,13 @@ class StudyConfig(Strict):
     seed: int = Field(42, ge=0, le=2**32 - 1)  # what numpy and torch accept
     precision: Literal["auto", "fp32"] = "auto"
     trust_remote_code: bool = False
+    significance: SignificanceConfig = SignificanceConfig()
+    cost: dict[str, float] = Field(default_factory=dict)  # dollars per device-hour, by device type (or cpu)
+
+    @field_validator("cost")
+    @classmethod
+    def _check_cost(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_prices(value)
 
     @model_validator(mode="after")
     def _check_warm_start(self) -> StudyConfig:
@@ -238,6 +264,12 @@ class StudyConfig(Strict):
             for key, dim in wanted:
                 if size is not None and dim > size:
                     raise ValueError(f"{key}: {dim} exceeds the embedding dimension of {model} ({size})")
+        return self
+
+    @model_validator(mode="after")
+    def _check_max_cost(self) -> StudyConfig:
+        if self.budget.max_cost is not None and not self.cost:
+            raise ValueError("budget.max_cost needs prices: set cost (dollars per hour by device, e.g. {A10G: 1.10})")
         return self
 
     def warm_start_trials(self) -> list[dict[str, Any]]:

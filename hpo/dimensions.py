@@ -52,7 +52,7 @@ def write_dimension_plot(stored: StoredStudy, directory: Path) -> list[Path]:
     Raises ValueError when no complete trial has scored several dimensions yet.
     """
     import matplotlib.pyplot as plt
-    import plotly.graph_objects as go  # type: ignore[import-untyped]
+    import plotly.graph_objects as go
 
     config = stored.config
     curves = _best_curves(stored.study, config.direction == "maximize")

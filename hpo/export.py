@@ -24,6 +24,7 @@ from hpo.errors import ConfigError, StudyError, UsageError
 from hpo.schema import Strict
 from hpo.space import TrainingParams
 from hpo.study import StoredStudy
+from hpo.trial_kinds import search_trials
 from hpo.yaml_file import read_yaml_file
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ class TrialRecord(Strict):
     started: str | None = None
     completed: str | None = None
     complete_trials_in_study: int | None = None
+    device_type: str | None = None
+    device_seconds: float | None = None
+    cost_usd: float | None = None
+    encode_texts_per_second: float | None = None
+    embedding_dim: int | None = None
 
 
 class ExportedBest(Strict):
@@ -68,16 +74,48 @@ class ExportedBest(Strict):
     data_fingerprint: str | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     exported: str | None = None
+    seed: int | None = None  # the trial's training seed; the config's seed when absent
+    selected_by: str | None = None  # how the trial was chosen when not as the best (a limit, confirmation)
+    significance: list[dict[str, Any]] = Field(default_factory=list)  # dev verdicts: runner-up, baselines
+    confirmation: dict[str, Any] | None = None  # hpo confirm's report, when the trial is its winner
+    baselines: dict[str, Any] = Field(default_factory=dict)  # hpo baseline's records: hpo train reuses them
+
+    @property
+    def training_seed(self) -> int:
+        """The seed to retrain with."""
+        return self.seed if self.seed is not None else int(self.config.get("seed", 42))
 
     def describe(self) -> str:
         """What ``hpo best -o`` prints: the trial, its value and its hyperparameters."""
         value = "" if self.metric is None else f": {self.metric.name} = {self.metric.value:.4f}"
-        lines = [f"best trial {self.trial.number}{value}"]
-        return "\n".join(lines + [f"  {key}: {value}" for key, value in self.training.to_dict().items()])
+        if self.metric is not None and self.metric.eval_corpus:
+            value += f" on {self.metric.eval_corpus}"
+        head = (
+            f"trial {self.trial.number} ({self.selected_by})" if self.selected_by else f"best trial {self.trial.number}"
+        )
+        lines = [head + value]
+        lines += [f"  {key}: {value}" for key, value in self.training.to_dict().items()]
+        for row in self.significance:
+            if row.get("verdict") is None:
+                lines.append(f"verdict: vs {row['reference']}: none ({row.get('reason', '')})")
+            else:
+                lines.append(
+                    f"verdict: vs {row['reference']}, dev {row['metric']}: {row['difference']:+.4f} "
+                    f"[{row['low']:+.4f}, {row['high']:+.4f}] {row['verdict']}"
+                )
+        return "\n".join(lines)
 
 
-def best_trial_document(stored: StoredStudy) -> ExportedBest:
-    """The best COMPLETE trial run by an hpo worker: metric, params, training config, provenance."""
+def best_trial_document(
+    stored: StoredStudy,
+    pick: optuna.trial.FrozenTrial | None = None,
+    selected_by: str | None = None,
+    confirmation: dict[str, Any] | None = None,
+) -> ExportedBest:
+    """The best COMPLETE search trial run by an hpo worker (or ``pick``): metric, params, training
+    config, provenance, its verdicts on dev and the study's zero-shot records."""
+    from hpo.study_verdicts import trial_verdicts
+
     study, config = stored.study, stored.config
     complete = _hpo_trials(study)
     if not complete:
@@ -85,7 +123,7 @@ def best_trial_document(stored: StoredStudy) -> ExportedBest:
             f"study '{study.study_name}' has no complete trial yet (run: hpo worker --study {study.study_name})"
         )
     sign = 1.0 if config.direction == "maximize" else -1.0
-    best = max(complete, key=lambda t: sign * float(t.value or 0.0))
+    best = pick or max(complete, key=lambda t: sign * float(t.value or 0.0))
     trial_attrs = best.user_attrs
     return ExportedBest(
         study=study.study_name,
@@ -103,6 +141,11 @@ def best_trial_document(stored: StoredStudy) -> ExportedBest:
             started=_iso(best.datetime_start),
             completed=_iso(best.datetime_complete),
             complete_trials_in_study=len(complete),
+            device_type=trial_attrs.get(attrs.DEVICE_TYPE),
+            device_seconds=trial_attrs.get(attrs.DEVICE_SECONDS),
+            cost_usd=trial_attrs.get(attrs.COST_USD),
+            encode_texts_per_second=trial_attrs.get(attrs.ENCODE_PER_SECOND),
+            embedding_dim=trial_attrs.get(attrs.EMBEDDING_DIM),
         ),
         params=dict(best.params),
         training=TrainingParams.from_dict(trial_attrs[attrs.TRAINING]),
@@ -111,14 +154,22 @@ def best_trial_document(stored: StoredStudy) -> ExportedBest:
         data_fingerprint=study.user_attrs.get(attrs.FINGERPRINT),
         versions=library_versions(),
         exported=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seed=trial_attrs.get(attrs.SEED),
+        selected_by=selected_by,
+        significance=[row.to_dict() for row in trial_verdicts(study, config, best)],
+        confirmation=confirmation,
+        baselines=dict(study.user_attrs.get(attrs.BASELINES, {})),
     )
 
 
 def _hpo_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """COMPLETE trials with hpo's record; other Optuna clients' trials cannot be retrained."""
+    """COMPLETE search trials with hpo's record; other Optuna clients' trials cannot be retrained.
+
+    Confirmation runs (``hpo confirm``) are not candidates: ``hpo best --confirmed`` exports their winner.
+    """
     import optuna
 
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    complete = search_trials(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     ours = [t for t in complete if attrs.TRAINING in t.user_attrs and t.value is not None]
     if len(ours) < len(complete):
         logger.warning(

@@ -64,8 +64,55 @@ def card_section(document: ExportedBest, config: StudyConfig, report: FinalRepor
     ]
     rows = [*report.baselines, *([report.test] if report.test else [])]
     lines += [_row(r.model, [table_value(task, r, c) for c in columns]) for r in rows]
+    if report.test is not None:
+        lines += ["", f"Scored on: {report.test.corpus}."]
+        if report.max_test_queries is not None:
+            lines[-1] += f" Test capped at {report.max_test_queries} queries (data.max_test_queries)."
+        if report.test.thresholds == "dev":
+            lines.append("Accuracy and F1 use the decision threshold each model chose on the dev split.")
+    lines += _significance_lines(report)
+    lines += _seed_lines(report, document)
     lines += ["", "Search run with: " + ", ".join(f"{k} {v}" for k, v in document.versions.items()), ""]
     return "\n".join(lines)
+
+
+def _significance_lines(report: FinalReport) -> list[str]:
+    if not report.verdicts:
+        return []
+    lines = [
+        "",
+        "### Significance",
+        "",
+        "The tuned model against each base model zero-shot, on the same test items: the difference, its "
+        "95% paired-bootstrap interval, and the verdict (WIN: the interval is above 0 by at least the study's "
+        "min_gain; MARGINAL: above 0 by less; TIE: it contains 0; REGRESSION: below 0).",
+        "",
+        "| against | metric | difference | interval | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report.verdicts:
+        name = public_name(row.reference.removesuffix(" (zero-shot)")) + " (zero-shot)"
+        c = row.comparison
+        if c is None:
+            lines.append(f"| {name} | {row.metric} | - | - | no verdict ({row.reason}) |")
+        else:
+            lines.append(
+                f"| {name} | {row.metric} | {c.difference:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {c.verdict} |"
+            )
+    return lines
+
+
+def _seed_lines(report: FinalReport, document: ExportedBest) -> list[str]:
+    lines = []
+    for split in ("dev", "test"):
+        summary = report.seed_summary(split)
+        if summary is not None:
+            mean, sd, runs = summary
+            metric = document.metric.name if document.metric else "metric"
+            lines.append(f"- {split} {metric} over {runs} seeds: {mean:.4f} ± {sd:.4f}")
+    if not lines:
+        return []
+    return ["", "### Seeds", "", f"This model was trained with seed {report.seed}; retrained with other seeds:", *lines]
 
 
 def _metric_line(document: ExportedBest) -> str:

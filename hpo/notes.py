@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import attrs
 from hpo.config import StudyConfig
+from hpo.cost import study_spend
 from hpo.space import FixedParam
+from hpo.trial_kinds import confirmation_trials, ranked_complete
 
 if TYPE_CHECKING:
     import optuna
@@ -55,13 +57,54 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
         "",
         "**Best so far**: " + _best(study, config),
     ]
+    lines += _verdict_lines(study, config)
     baselines = study.user_attrs.get(attrs.BASELINES, {})
     if baselines:
-        lines += ["", "**Zero-shot baselines**", "", "| model | dev | test |", "|---|---|---|"]
+        lines += [
+            "",
+            "**Zero-shot baselines**",
+            "",
+            "| model | dev | scored on | test | scored on |",
+            "|---|---|---|---|---|",
+        ]
         for model, result in baselines.items():
-            test = result.get("test", {}).get("value")
-            lines.append(f"| {model} | {result['dev']['value']:.4f} | {'-' if test is None else f'{test:.4f}'} |")
+            test = result.get("test", {})
+            value = "-" if "value" not in test else f"{test['value']:.4f}"
+            dev = result["dev"]
+            lines.append(
+                f"| {model} | {dev['value']:.4f} | {dev.get('corpus', '')} | {value} | {test.get('corpus', '')} |"
+            )
+    trials = study.get_trials(deepcopy=False)
+    spend = study_spend(trials)
+    if spend.device_seconds:
+        cap = f" (budget.max_cost ${config.budget.max_cost:g})" if config.budget.max_cost else ""
+        lines += ["", f"**Spend so far**: {spend.describe()}{cap}."]
+    confirming = confirmation_trials(trials)
+    if confirming:
+        done = sum(t.state.name == "COMPLETE" for t in confirming)
+        lines += [
+            "",
+            f"**Confirmation**: {done} of {len(confirming)} runs complete "
+            "(hpo confirm; outside the search budget; `hpo confirm --report` for the verdicts).",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _verdict_lines(study: optuna.Study, config: StudyConfig) -> list[str]:
+    """The best trial against the runner-up and each baseline, on dev, as a Markdown list."""
+    from hpo.study_verdicts import trial_verdicts
+
+    ranked = ranked_complete(study.get_trials(deepcopy=False), config.direction)
+    if not ranked:
+        return []
+    rows = trial_verdicts(study, config, ranked[0])
+    if not rows:
+        return []
+    header = (
+        f"**Verdicts** (paired bootstrap, {config.significance.confidence:.0%} interval, min_gain "
+        f"{config.significance.min_gain:g})"
+    )
+    return ["", header, "", *[f"- {row.describe()}" for row in rows]]
 
 
 def _space_rows(config: StudyConfig) -> list[tuple[str, Any]]:
@@ -94,9 +137,10 @@ def _values(param: Any) -> str:
 
 
 def _best(study: optuna.Study, config: StudyConfig) -> str:
-    try:
-        best = study.best_trial  # one indexed query on RDB storages, whatever the study's size
-    except ValueError:
+    ranked = ranked_complete(study.get_trials(deepcopy=False), config.direction)
+    if not ranked:
         return "no complete trial yet."
+    best = ranked[0]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
-    return f"trial {best.number}, {config.metric_name} = {best.value:.4f} ({params})."
+    corpus = best.user_attrs.get(attrs.EVAL_CORPUS, "dev")
+    return f"trial {best.number}, {config.metric_name} = {best.value:.4f} on {corpus} ({params})."

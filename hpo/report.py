@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING
 from hpo import attrs
 from hpo.dimensions import PLOT, uses_dimensions, write_dimension_plot
 from hpo.errors import UsageError
+from hpo.pareto import cost_axes, format_fronts, trial_points
+from hpo.pareto_plots import write_front_plots
+from hpo.plot_labels import plotting_copy, short_labels, short_value
 from hpo.progress import describe_params
 from hpo.study import StoredStudy
+from hpo.trial_kinds import search_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -31,6 +35,7 @@ PLOTS = (
     "parallel_coordinate",
     "slice",
 )
+# Also written: pareto_cost, pareto_latency and (when trials differ in it) pareto_dimension (hpo.pareto_plots).
 
 
 STEP_LABEL = "training samples seen"
@@ -58,9 +63,10 @@ def write_report(stored: StoredStudy, directory: Path, top: int = 10) -> Report:
         raise UsageError(f"-o {directory}: cannot create the folder: {exc.strerror}") from None
     files: list[Path] = []
     skipped: dict[str, str] = {}
+    labelled = plotting_copy(stored.study)  # search trials, with short unique parameter labels
     for name in PLOTS:
         try:
-            files += _write_plot(stored.study, name, directory)
+            files += _write_plot(labelled, name, directory)
         except (ValueError, RuntimeError) as exc:  # e.g. importances need two complete trials
             skipped[name] = str(exc).splitlines()[0]
             logger.warning("plot %s skipped: %s", name, skipped[name])
@@ -70,6 +76,8 @@ def write_report(stored: StoredStudy, directory: Path, top: int = 10) -> Report:
         except ValueError as exc:
             skipped[PLOT] = str(exc)
             logger.warning("plot %s skipped: %s", PLOT, exc)
+    points = trial_points(stored.study.get_trials(deepcopy=False), stored.config.direction)
+    files += write_front_plots(points, stored.config.metric_name, stored.config.direction == "maximize", directory)
     markdown = directory / "report.md"
     markdown.write_text(report_markdown(stored, files, skipped, top), encoding="utf-8")
     return Report(directory, [*files, markdown], skipped)
@@ -94,7 +102,8 @@ def _write_plot(study: optuna.Study, name: str, directory: Path) -> list[Path]:
     first = axes.flat[0] if hasattr(axes, "flat") else axes
     if name == "intermediate_values":
         first.set_xlabel(STEP_LABEL)
-    first.figure.set_size_inches(10, 6)
+    panels = len(axes.flat) if hasattr(axes, "flat") else 1
+    first.figure.set_size_inches(max(10, 3.2 * panels), 6)  # a slice plot has one panel per parameter
     first.figure.savefig(png, dpi=100, bbox_inches="tight")
     plt.close("all")
     return [html, png]
@@ -120,7 +129,7 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
     import optuna
 
     study, config = stored.study, stored.config
-    trials = study.get_trials(deepcopy=False)
+    trials = search_trials(study.get_trials(deepcopy=False))
     states = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
     complete.sort(key=lambda t: t.value or 0.0, reverse=config.direction == "maximize")
@@ -132,21 +141,40 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
         "",
         f"## Top {min(top, len(complete))} trials",
         "",
-        "| trial | " + config.metric_name + " | samples | train samples/s | minutes | params |",
-        "|---|---|---|---|---|---|",
+        "| trial | " + config.metric_name + " | scored on | samples | train samples/s | minutes | dollars "
+        "| encode texts/s | params |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for trial in complete[:top]:
         record = trial.user_attrs
         minutes = record.get(attrs.WALL_SECONDS, 0) / 60
         params = markdown_text(describe_params(trial.params))
         lines.append(
-            f"| {trial.number} | {trial.value:.4f} | {record.get(attrs.SAMPLES_SEEN, '-')} | "
-            f"{record.get(attrs.TRAIN_SAMPLES_PER_SECOND, '-')} | {minutes:.1f} | {params} |"
+            f"| {trial.number} | {trial.value:.4f} | {markdown_text(str(record.get(attrs.EVAL_CORPUS, '-')))} | "
+            f"{record.get(attrs.SAMPLES_SEEN, '-')} | {record.get(attrs.TRAIN_SAMPLES_PER_SECOND, '-')} | "
+            f"{minutes:.1f} | {record.get(attrs.COST_USD, '-')} | {record.get(attrs.ENCODE_PER_SECOND, '-')} | "
+            f"{params} |"
         )
+    lines += _front_lines(stored)
     lines += ["", "## Plots", ""]
+    labels = short_labels(name for t in complete for name in t.params)
+    losses = {short_value("loss", t.params["loss"]): t.params["loss"] for t in complete if "loss" in t.params}
+    legend = [f"{v} = {k}" for k, v in labels.items() if k != v] + [f"{k} = {v}" for k, v in losses.items() if k != v]
+    if legend:
+        lines.append("Parameter labels: " + ", ".join(legend) + ".\n")
     for path in files:
         if path.suffix == ".png":
             title = path.stem.replace("_", " ")
             lines.append(f"### {title}\n\n![{title}]({path.name})\n\n[interactive]({path.stem}.html)\n")
     lines += [f"- {name}: skipped ({reason})" for name, reason in skipped.items()]
     return "\n".join(lines) + "\n"
+
+
+def _front_lines(stored: StoredStudy) -> list[str]:
+    """The fronts of the dev metric against cost, latency and dimension, as Markdown."""
+    config = stored.config
+    points = trial_points(stored.study.get_trials(deepcopy=False), config.direction)
+    if not points or not cost_axes(points):
+        return []
+    text = format_fronts(points, config.metric_name, config.direction == "maximize")
+    return ["", "## Quality against cost", "", "```", text, "```"]

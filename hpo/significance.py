@@ -120,6 +120,69 @@ def bootstrap_metric(
     return Comparison(difference, low, high, len(c), decide(difference, low, high, min_gain), confidence)
 
 
+def bootstrap_runs(
+    metric: WeightedMetric,
+    candidate: Sequence[npt.ArrayLike],
+    reference: Sequence[npt.ArrayLike],
+    min_gain: float = 0.0,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    maximize: bool = True,
+) -> Comparison:
+    """Compare two configs that were each trained with several seeds, all scored on the same items.
+
+    ``candidate`` and ``reference`` hold one run per seed (rows as for :func:`bootstrap_metric`). A
+    config's score is the mean of ``metric`` over its runs. Each resample draws the items with
+    replacement (one draw for both configs: paired) and, for each config, its runs with
+    replacement, so the interval holds both how hard the items are and how much the seed moves a
+    model. With one run each, this is :func:`bootstrap_metric`'s comparison.
+    """
+    runs = [np.asarray(r, dtype=np.float64) for r in (*candidate, *reference)]
+    if not candidate or not reference:
+        raise ValueError("each side needs at least one run")
+    for run in runs[1:]:
+        _check_pairs(runs[0], run)
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1 (got {resamples})")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, exclusive (got {confidence})")
+    if min_gain < 0:
+        raise ValueError(f"min_gain must be 0 or more (got {min_gain})")
+    sign = 1.0 if maximize else -1.0
+    ours, theirs = runs[: len(candidate)], runs[len(candidate) :]
+    everything = np.ones((1, len(runs[0])))
+    difference = float(
+        sign * (np.mean([metric(r, everything) for r in ours]) - np.mean([metric(r, everything) for r in theirs]))
+    )
+    if not np.isfinite(difference):
+        raise ValueError("the metric is undefined on these items: is a column constant, or a gold class missing?")
+    run_draws = np.random.default_rng([seed, 1])
+    gains = []
+    for weights in _resample_weights(len(runs[0]), resamples, seed):
+        sides = []
+        for side in (ours, theirs):
+            scores = np.stack([metric(r, weights) for r in side])  # (runs, resamples in this block)
+            counts = _draw_counts(run_draws, len(side), weights.shape[0])  # (resamples, runs)
+            sides.append(np.einsum("rs,sr->r", counts, scores) / len(side))
+        gains.append(sign * (sides[0] - sides[1]))
+    values = np.concatenate(gains)
+    undefined = int(np.count_nonzero(~np.isfinite(values)))
+    if undefined:
+        raise ValueError(f"the metric is undefined on {undefined} of {resamples} resamples; compare on more items")
+    low, high = (float(q) for q in np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2]))
+    method = f"paired bootstrap over items and seeds ({len(ours)} vs {len(theirs)} runs)"
+    return Comparison(difference, low, high, len(runs[0]), decide(difference, low, high, min_gain), confidence, method)
+
+
+def _draw_counts(rng: np.random.Generator, runs: int, resamples: int) -> Array:
+    """How often each of ``runs`` runs is drawn (with replacement) in each resample."""
+    draws = rng.integers(0, runs, size=(resamples, runs))
+    counts = np.zeros((resamples, runs))
+    np.add.at(counts, (np.arange(resamples)[:, None], draws), 1.0)
+    return counts
+
+
 def _check_pairs(candidate: Array, reference: Array) -> None:
     """Refuse rows that do not pair up item by item, or that are not all finite."""
     if candidate.ndim not in (1, 2):

@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hpo import attrs
+from hpo.cost import study_spend
 from hpo.storage import Storage
 from hpo.study import StoredStudy
+from hpo.study_verdicts import trial_verdicts
+from hpo.trial_kinds import confirmation_trials, ranked_complete, search_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -34,7 +37,7 @@ def list_studies(storage: Storage) -> list[StudyRow]:
     for summary in backend.get_all_studies():
         config = summary.user_attrs.get(attrs.CONFIG, {})
         study_id = backend.get_study_id_from_name(summary.study_name)
-        trials = backend.get_all_trials(study_id, deepcopy=False)
+        trials = search_trials(backend.get_all_trials(study_id, deepcopy=False))
         best = _best_value(trials, summary.direction.name.lower())
         rows.append(
             StudyRow(
@@ -66,17 +69,26 @@ def format_studies(rows: list[StudyRow]) -> str:
 
 
 def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, Any]:
-    """Trials by state, the best trial so far, running trials with their age, recent failures."""
-    study = stored.study
-    trials = study.get_trials(deepcopy=False)
+    """Trials by state, the best trial so far with its verdicts, running trials with their age,
+    recent failures, the zero-shot baselines and the spend so far.
+
+    Confirmation runs (``hpo confirm``) are counted apart: they are outside the search budget.
+    """
+    study, config = stored.study, stored.config
+    everything = study.get_trials(deepcopy=False)
+    trials = search_trials(everything)
+    confirmations = confirmation_trials(everything)
     now = now or datetime.now()
     status: dict[str, Any] = {
         "study": study.study_name,
-        "objective": stored.config.objective,
-        "metric": f"{stored.config.metric_name} ({stored.config.direction})",
-        "budget": stored.config.budget.n_trials,
+        "objective": config.objective,
+        "metric": f"{config.metric_name} ({config.direction})",
+        "budget": config.budget.n_trials,
         "states": _count_states(trials),
+        "confirmation_states": _count_states(confirmations) if confirmations else {},
         "best": None,
+        "verdicts": [],
+        "spend": {**study_spend(everything).to_dict(), "max_cost": config.budget.max_cost},
         "running": [
             {
                 "trial": t.number,
@@ -84,12 +96,12 @@ def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, 
                 "last_step": t.last_step,
                 "params": t.params,
             }
-            for t in trials
+            for t in everything
             if t.state.name == "RUNNING"
         ],
         "failed": [
             {"trial": t.number, "reason": t.user_attrs.get(attrs.FAIL_REASON, "unknown")}
-            for t in trials
+            for t in everything
             if t.state.name == "FAIL"
         ],
     }
@@ -97,10 +109,20 @@ def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, 
         model: {split: result[split]["value"] for split in ("dev", "test") if split in result}
         for model, result in study.user_attrs.get(attrs.BASELINES, {}).items()
     }
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    if complete:
-        best = study.best_trial
-        status["best"] = {"trial": best.number, "value": best.value, "params": best.params}
+    status["baseline_corpus"] = {
+        model: {split: result[split].get("corpus", "") for split in ("dev", "test") if split in result}
+        for model, result in study.user_attrs.get(attrs.BASELINES, {}).items()
+    }
+    ranked = ranked_complete(trials, config.direction)
+    if ranked:
+        best = ranked[0]
+        status["best"] = {
+            "trial": best.number,
+            "value": best.value,
+            "corpus": best.user_attrs.get(attrs.EVAL_CORPUS),
+            "params": best.params,
+        }
+        status["verdicts"] = [row.to_dict() | {"line": row.describe()} for row in trial_verdicts(study, config, best)]
     return status
 
 
@@ -125,20 +147,37 @@ def format_status(status: dict[str, Any]) -> str:
         f"study:     {status['study']} ({status['objective']}, {status['metric']})",
         f"trials:    {states} (budget {status['budget']})",
     ]
+    if status.get("confirmation_states"):
+        confirming = ", ".join(f"{n} {s.lower()}" for s, n in status["confirmation_states"].items() if n)
+        lines.append(f"confirm:   {confirming} (hpo confirm runs, outside the budget; see hpo confirm --report)")
     best = status["best"]
     if best is None:
         lines.append("best:      none yet")
     else:
         params = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
-        lines.append(f"best:      trial {best['trial']}: {best['value']:.4f} ({params})")
+        lines.append(f"best:      trial {best['trial']}: {best['value']:.4f} on {best['corpus']} ({params})")
+    lines += [f"verdict:   {row['line']}" for row in status.get("verdicts", [])]
+    corpora = status.get("baseline_corpus", {})
     for model, scores in status["baselines"].items():
-        values = ", ".join(f"{split} {value:.4f}" for split, value in scores.items())
+        values = ", ".join(
+            f"{split} {value:.4f} on {corpora.get(model, {}).get(split) or '?'}" for split, value in scores.items()
+        )
         lines.append(f"baseline:  {model} zero-shot: {values}")
+    spend = status.get("spend")
+    if spend and spend["device_seconds"]:
+        cap = f"; budget.max_cost ${spend['max_cost']:g}" if spend.get("max_cost") else ""
+        lines.append(f"spend:     {_spend_line(spend)}{cap}")
     for run in status["running"]:
         lines.append(f"running:   trial {run['trial']}, {run['age_seconds']} s, last step {run['last_step']}")
     for failed in status["failed"]:
         lines.append(f"failed:    trial {failed['trial']}: {failed['reason']}")
     return "\n".join(lines)
+
+
+def _spend_line(spend: dict[str, Any]) -> str:
+    hours = ", ".join(f"{seconds / 3600:.2f} h {device}" for device, seconds in spend["device_seconds_by_type"].items())
+    unpriced = f"; {spend['unpriced_trials']} trials without a price" if spend["unpriced_trials"] else ""
+    return f"${spend['dollars']:.2f} over {spend['priced_trials']} priced trials ({hours}{unpriced})"
 
 
 def _short(value: Any) -> str:

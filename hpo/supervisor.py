@@ -24,6 +24,9 @@ from hpo.storage import STORAGE_ENV, StorageUrl
 logger = logging.getLogger(__name__)
 
 
+DEVICE_SHARE_ENV = "HPO_DEVICE_SHARE"  # the share of its device a child has, for pricing (hpo.cost)
+
+
 @dataclass(frozen=True)
 class Slot:
     """One supervised child: how it is named in logs and what its environment adds."""
@@ -54,12 +57,16 @@ def gpu_slots(value: str, per_gpu: int = 1) -> list[Slot]:
             )
     if per_gpu == 1:
         return [Slot(f"GPU {gpu}", {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus]
-    return [Slot(f"GPU {gpu} #{n}", {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus for n in range(1, per_gpu + 1)]
+    shared = {DEVICE_SHARE_ENV: f"{1 / per_gpu:.6g}"}
+    return [
+        Slot(f"GPU {gpu} #{n}", {"CUDA_VISIBLE_DEVICES": gpu, **shared}) for gpu in gpus for n in range(1, per_gpu + 1)
+    ]
 
 
 def local_slots(workers: int) -> list[Slot]:
-    """``workers`` children sharing this machine's devices."""
-    return [Slot(f"worker {n}") for n in range(1, workers + 1)]
+    """``workers`` children sharing this machine's devices (each pays 1/workers of the device)."""
+    shared = {DEVICE_SHARE_ENV: f"{1 / workers:.6g}"} if workers > 1 else {}
+    return [Slot(f"worker {n}", dict(shared)) for n in range(1, workers + 1)]
 
 
 def worker_args(

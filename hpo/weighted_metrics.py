@@ -5,8 +5,10 @@ counted ``weights[r, i]`` times in resample r. A :data:`WeightedMetric` scores e
 the original items and that (resamples, n) weight matrix: sort orders and tie groups are found once,
 and no item is copied, which keeps thousands of resamples over thousands of items fast.
 
-``values`` holds one row per item for one model: a score per item for :func:`mean`, or the columns
-(model score, gold) for :func:`pearson`, :func:`spearman` and :func:`average_precision`.
+``values`` holds one row per item for one model: a score per item for :func:`mean`, the columns
+(model score, gold) for :func:`pearson`, :func:`spearman` and :func:`average_precision`, or
+(prediction, gold label), both 0 or 1, for :func:`f1`, :func:`precision`, :func:`recall` and
+:func:`mcc` (a classifier whose threshold is already chosen).
 """
 
 from __future__ import annotations
@@ -69,6 +71,30 @@ def average_precision(values: Array, weights: Array) -> Array:
     return result
 
 
+def f1(values: Array, weights: Array) -> Array:
+    """F1 of column 0 (prediction, 0 or 1) against column 1 (gold label); 0 when nothing is predicted or gold."""
+    tp, fp, fn, _ = _confusion(values, weights)
+    return _share(2 * tp, 2 * tp + fp + fn)
+
+
+def precision(values: Array, weights: Array) -> Array:
+    """Precision of column 0 (prediction, 0 or 1) against column 1 (gold label); 0 when nothing is predicted."""
+    tp, fp, _, _ = _confusion(values, weights)
+    return _share(tp, tp + fp)
+
+
+def recall(values: Array, weights: Array) -> Array:
+    """Recall of column 0 (prediction, 0 or 1) against column 1 (gold label); 0 without gold positives."""
+    tp, _, fn, _ = _confusion(values, weights)
+    return _share(tp, tp + fn)
+
+
+def mcc(values: Array, weights: Array) -> Array:
+    """Matthews correlation of column 0 (prediction) and column 1 (gold label); 0 when undefined, as scikit-learn."""
+    tp, fp, fn, tn = _confusion(values, weights)
+    return _share(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+
+
 def per_resample(metric: Callable[[Array], float]) -> WeightedMetric:
     """A weighted metric from one that scores a plain (n, k) array of items.
 
@@ -108,6 +134,23 @@ def _sum_runs(sorted_weights: Array, starts: npt.NDArray[np.intp]) -> Array:
     if len(starts) == sorted_weights.shape[1]:
         return sorted_weights  # no ties: every run is one item
     result: Array = np.add.reduceat(sorted_weights, starts, axis=1)
+    return result
+
+
+def _confusion(values: Array, weights: Array) -> tuple[Array, Array, Array, Array]:
+    """Weighted true positives, false positives, false negatives and true negatives per resample."""
+    predicted, gold = values[:, 0], values[:, 1]
+    if not (np.isin(predicted, (0.0, 1.0)).all() and np.isin(gold, (0.0, 1.0)).all()):
+        raise ValueError("classification metrics need predictions and gold labels of 0 or 1")
+    tp = weights @ (predicted * gold)
+    fp = weights @ (predicted * (1 - gold))
+    fn = weights @ ((1 - predicted) * gold)
+    tn = weights @ ((1 - predicted) * (1 - gold))
+    return tp, fp, fn, tn
+
+
+def _share(numerator: Array, denominator: Array) -> Array:
+    result: Array = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
     return result
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import attrs
 from hpo.config import StudyConfig
+from hpo.cost import price_per_hour, study_spend, trial_cost
 from hpo.data.fingerprint import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError
 from hpo.notes import update_study_note
@@ -121,13 +122,22 @@ class WorkerSummary:
 
 
 class TrialReporter:
-    """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress."""
+    """Forwards intermediate values to the Optuna trial (step = training samples seen) and progress.
+
+    A confirmation run (``prunable=False``) reports its values but is never pruned: it exists to
+    measure a configuration fully, with another seed.
+    """
 
     def __init__(
-        self, trial: optuna.Trial, listener: ProgressListener, first_step: Callable[[], None] | None = None
+        self,
+        trial: optuna.Trial,
+        listener: ProgressListener,
+        prunable: bool = True,
+        first_step: Callable[[], None] | None = None,
     ) -> None:
         self.trial = trial
         self.listener = listener
+        self.prunable = prunable
         self.first_step = first_step  # called once, when the first training step has ended
 
     def report(self, value: float, samples: int) -> None:
@@ -135,7 +145,7 @@ class TrialReporter:
         self.listener.evaluated(self.trial.number, samples, value)
 
     def should_prune(self) -> bool:
-        return self.trial.should_prune()
+        return self.prunable and self.trial.should_prune()
 
     def progress(self, samples: int, total: int) -> None:
         first_step = self.first_step
@@ -155,12 +165,16 @@ def run_worker(
     train: TrainFunction | None = None,
     trust_remote_code: bool = False,
     gpu: GpuSharing | None = None,
+    device_share: float = 1.0,
 ) -> WorkerSummary:
-    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, or ``timeout`` passed.
+    """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, ``timeout`` passed, or
+    the study's spend reached ``budget.max_cost``.
 
     ``train`` replaces the fine-tuning run (benchmarks of the storage path use a trivial one).
     Model code from the Hub runs only when the study asks for it and ``trust_remote_code`` allows it.
     ``gpu`` admits trials by free GPU memory; by default, this process's CUDA GPU when it has one.
+    ``device_share`` is the share of the device this worker has (1/N with N workers per GPU): its
+    trials pay that share of the device's price.
     """
     import optuna
 
@@ -203,8 +217,9 @@ def run_worker(
             from hpo.training.gpu_memory import GpuSharing
 
             gpu = GpuSharing.for_this_process(config.precision)
+    device, kind = _priced_device(config, study_name)
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, config, data, task, listener, train, gpu)
+    ctx = WorkerContext(study, storage, config, data, task, listener, train, gpu, device, kind, device_share)
     started = time.perf_counter()
     try:
         summary = _run_loop(ctx, n_trials, timeout, stop)
@@ -227,6 +242,25 @@ class WorkerContext:
     listener: ProgressListener
     train: TrainFunction
     gpu: GpuSharing | None = None
+    device: str = "cpu"
+    device_type: str = "cpu"
+    device_share: float = 1.0
+
+
+def _priced_device(config: StudyConfig, study_name: str) -> tuple[str, str]:
+    """This worker's device and device type; an error when the study caps its spend and has no price for it."""
+    from hpo.training.models import best_device, device_type
+
+    where = best_device()
+    device = device_type(where)
+    if config.cost and price_per_hour(config.cost, device) is None:
+        if config.budget.max_cost is not None:
+            raise StudyError(
+                f"study '{study_name}' caps its spend (budget.max_cost) but its cost table has no price for "
+                f"this worker's device '{device}' (prices: {', '.join(config.cost)}); add one"
+            )
+        logger.warning("no price for device '%s' in the study's cost table: its trials record no dollars", device)
+    return where, device
 
 
 def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
@@ -247,6 +281,11 @@ def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, s
             summary.stopped_because = f"timeout of {limit:g} s"
             break
         fail_stale_trials(study, ctx.storage.backend)
+        if config.budget.max_cost is not None:
+            spent = study_spend(study.get_trials(deepcopy=False)).dollars
+            if spent >= config.budget.max_cost:
+                summary.stopped_because = f"budget.max_cost reached (${spent:.2f} of ${config.budget.max_cost:g})"
+                break
         trial_id = pop_waiting_trial(study, ctx.storage.backend)
         if trial_id is None:
             if running_worker_trials(study):
@@ -278,6 +317,8 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     # Set before the Trial exists: its constructor already asks the sampler for relative params.
     study.sampler = build_sampler(config, ctx.storage.backend.get_trial_number_from_id(trial_id))
     trial = optuna.Trial(study, trial_id)
+    confirmation = attrs.CONFIRMS in trial.user_attrs
+    seed = int(trial.user_attrs.get(attrs.SEED, config.seed))
     started = time.perf_counter()
     crowded: str | None = None
     heartbeat = Heartbeat(ctx.storage.backend, trial_id, config.fault_tolerance.heartbeat_interval)
@@ -285,12 +326,13 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
         try:
             params = config.search_space.suggest(trial)
             trial.set_user_attr(attrs.TRAINING, params.to_dict())
+            trial.set_user_attr(attrs.SEED, seed)
             listener.trial_started(trial.number, trial.params)
             if ctx.gpu is not None:
                 turn.enter_context(ctx.gpu.admission.turn())  # until the first step holds its memory
                 _admit(ctx.gpu, trial, params)
-            reporter = TrialReporter(trial, listener, first_step=turn.close)
-            result, _ = ctx.train(ctx.task, params, ctx.data, config, reporter)
+            reporter = TrialReporter(trial, listener, prunable=not confirmation, first_step=turn.close)
+            result, _ = ctx.train(ctx.task, params, ctx.data, config, reporter, seed=seed)
         except Pruned as pruned:
             pruned_attrs = {
                 **pruned.attrs,
@@ -298,20 +340,26 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
                 attrs.INTERMEDIATE_CORPUS: pruned.eval_corpus,
                 attrs.SECONDS: rounded(pruned.seconds),
             }
-            _set_attrs(trial, {**pruned_attrs, attrs.WALL_SECONDS: _since(started)})
+            cost = {**_cost(ctx, started), **_memory(ctx)}
+            _set_attrs(trial, {**pruned_attrs, **cost, attrs.WALL_SECONDS: _since(started)})
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            update_study_note(study, config)  # the note shows the spend so far
             detail = f"at {pruned.samples} samples ({config.metric_name} {pruned.value:.4f})"
             listener.trial_finished(trial.number, "PRUNED", detail)
             return "PRUNED"
         except Interrupted as exc:
+            _set_attrs(trial, {**_cost(ctx, started), **_memory(ctx)})
             _fail(study, trial, f"abandoned: {exc}", rerun=ctx.storage.backend.get_trial(trial_id))
             raise
         except Exception as exc:
             url = ctx.storage.url
             reason = url.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
             logger.debug("%s", url.scrub(traceback.format_exc()))
+            _set_attrs(trial, {**_cost(ctx, started), **_memory(ctx)})
             if ctx.gpu is None or not _out_of_memory(exc):
-                _fail(study, trial, reason)
+                # A confirmation run stands for its params and seed: its replacement runs them again.
+                rerun = ctx.storage.backend.get_trial(trial_id) if confirmation else None
+                _fail(study, trial, reason, rerun=rerun)
                 listener.trial_finished(trial.number, "FAIL", reason)
                 return "FAIL"
             crowded = reason  # judged below, once the exception (and the run's tensors) are gone
@@ -319,10 +367,9 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
             turn.close()
         if crowded is not None and ctx.gpu is not None:
             return _out_of_memory_verdict(ctx, ctx.gpu, trial, trial_id, crowded)
-    _set_attrs(trial, {**result.user_attrs(), attrs.WALL_SECONDS: _since(started)})
+    _set_attrs(trial, {**result.user_attrs(), **_cost(ctx, started), attrs.WALL_SECONDS: _since(started)})
     study.tell(trial, result.value)
-    if study.best_trial.number == trial.number:  # the note shows the best so far
-        update_study_note(study, config)
+    update_study_note(study, config)  # the best so far, its verdicts and the spend
     detail = f"{config.metric_name} {result.value:.4f} ({result.samples_seen} samples, {_since(started):.0f} s)"
     listener.trial_finished(trial.number, "COMPLETE", detail)
     return "COMPLETE"
@@ -390,7 +437,23 @@ def _fail(
         params = {**rerun.system_attrs.get("fixed_params", {}), **rerun.params}
         if rerun.user_attrs.get(attrs.WARM_START):
             marks[attrs.WARM_START] = True
+        for mark in (attrs.CONFIRMS, attrs.SEED):
+            if mark in rerun.user_attrs and attrs.CONFIRMS in rerun.user_attrs:
+                marks[mark] = rerun.user_attrs[mark]
     study.enqueue_trial(params, user_attrs=marks)
+
+
+def _cost(ctx: WorkerContext, started: float) -> dict[str, Any]:
+    """The device time (and, priced, the dollars) of a trial that started at ``started``."""
+    return trial_cost(ctx.config.cost, ctx.device_type, time.perf_counter() - started, ctx.device_share)
+
+
+def _memory(ctx: WorkerContext) -> dict[str, Any]:
+    """The peak memory of a trial that ended without a result (pruned, failed); complete ones record it."""
+    from hpo.training.models import peak_memory
+
+    memory, kind = peak_memory(ctx.device)
+    return {attrs.PEAK_MEMORY_MB: round(memory, 1), attrs.MEMORY_KIND: kind}
 
 
 def _set_attrs(trial: optuna.Trial, values: dict[str, Any]) -> None:

@@ -24,14 +24,18 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from hpo.config import StudyConfig
 from hpo.data import rows
 from hpo.data.pairs import PairData, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
+from hpo.item_scores import ItemScores
 from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
+from hpo.weighted_metrics import Array, WeightedMetric, average_precision, f1, mcc, mean, precision, recall
 from objectives.task import Column, Metrics, Split, Task
 
 if TYPE_CHECKING:
@@ -77,6 +81,7 @@ class PairClassificationTask(Task[LabelledPairs]):
         default="ap",
         table=("ap", "accuracy", "f1"),
     )
+    thresholds_from_dev = True
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> LabelledPairs:
         columns = self.column_map(config.data)
@@ -92,10 +97,10 @@ class PairClassificationTask(Task[LabelledPairs]):
     def evaluator(
         self, data: LabelledPairs, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
     ) -> tuple[BaseEvaluator, str]:
-        from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator
+        from hpo.training.item_evaluators import ItemBinaryClassificationEvaluator
 
         pairs = data.evaluation_split(split)
-        evaluator = BinaryClassificationEvaluator(
+        evaluator = ItemBinaryClassificationEvaluator(
             sentences1=pairs.text1,
             sentences2=pairs.text2,
             labels=[int(label) for label in pairs.labels],
@@ -109,6 +114,39 @@ class PairClassificationTask(Task[LabelledPairs]):
     def evaluation_texts(self, data: LabelledPairs, split: Split) -> list[str]:
         pairs = data.evaluation_split(split)
         return [*pairs.text1, *pairs.text2]
+
+    def item_rows(self, items: ItemScores, metric: str) -> tuple[WeightedMetric, Array]:
+        """AP from (cosine, label) rows; the others from each pair's prediction at the kept threshold."""
+        if items.similarity is None or items.gold is None:
+            raise ValueError("no per-pair similarities were kept")
+        if metric == "ap":
+            return average_precision, np.column_stack([items.similarity, items.gold])
+        # The evaluator reports precision, recall and MCC at the threshold that maximises F1.
+        threshold = items.thresholds["accuracy" if metric == "accuracy" else "f1"]
+        predicted = (items.similarity >= threshold).astype(np.float64)
+        if metric == "accuracy":
+            return mean, (predicted == items.gold).astype(np.float64)
+        return _AT_THRESHOLD[metric], np.column_stack([predicted, items.gold])
+
+    def with_dev_thresholds(
+        self, metrics: Mapping[str, float], test_items: ItemScores, dev_items: ItemScores
+    ) -> dict[str, float]:
+        """Accuracy, F1, precision, recall and MCC on test at the thresholds the same model chose on dev."""
+        at_dev = ItemScores(
+            test_items.items, similarity=test_items.similarity, gold=test_items.gold, thresholds=dev_items.thresholds
+        )
+        result = dict(metrics)
+        everything = np.ones((1, at_dev.n))
+        for metric in ("accuracy", *_AT_THRESHOLD):
+            key = self.metric_key(metrics, metric)
+            function, rows = self.item_rows(at_dev, metric)
+            result[key] = float(function(rows, everything)[0])
+            if metric in dev_items.thresholds:
+                result[f"{key}_threshold"] = dev_items.thresholds[metric]
+        return result
+
+
+_AT_THRESHOLD: dict[str, WeightedMetric] = {"f1": f1, "precision": precision, "recall": recall, "mcc": mcc}
 
 
 def _label(row: Row, index: int, where: str, field: Field) -> float:

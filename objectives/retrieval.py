@@ -182,9 +182,11 @@ class RetrievalTask(Task[RetrievalData]):
             )
 
     def column_map(self, data: DataConfig) -> dict[str, str]:
-        # Without a corpus the passage text is in the row; with one, the row lists corpus ids.
-        default = "relevant_ids" if data.corpus is not None else "positive"
-        return {"query": "query", default: default, **data.columns}
+        """The required roles and the mapped ones. Without a corpus the passage text is required; with
+        one, a row gives ``relevant_ids`` or a ``positive`` text; unmapped optional roles read their
+        own column when a row has it (see ``_row_columns``)."""
+        required = {"query": "query"} if data.corpus is not None else {"query": "query", "positive": "positive"}
+        return {**required, **data.columns}
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> RetrievalData:
         columns = self.column_map(config.data)
@@ -194,6 +196,8 @@ class RetrievalTask(Task[RetrievalData]):
             return [_parse_query(row, i, where, columns, corpus) for i, row in enumerate(raw, 1)]
 
         splits = carve(config.data, config.seed, parse, lambda queries: [normalize(q.text) for q in queries])
+        if corpus is not None:
+            _resolve_positives(splits, corpus)
         if corpus is None:
             corpus = {}
             for query in (q for split in splits.values() for q in split):
@@ -208,7 +212,9 @@ class RetrievalTask(Task[RetrievalData]):
             train_pairs=sample(train_pairs, config.data.max_train_samples, config.seed),
             dev=_evaluation_split(sample(splits["dev"], config.data.max_dev_queries, config.seed)),
             corpus=corpus,
-            test=_evaluation_split(splits["test"]) if include_test and splits["test"] else None,
+            test=_evaluation_split(sample(splits["test"], config.data.max_test_queries, config.seed))
+            if include_test and splits["test"]
+            else None,
             train_relevant=_relevant_by_query(splits["train"]),
             dev_passages=frozenset(cid for q in splits["dev"] for cid in _passage_ids(q)),
             test_passages=frozenset(cid for q in splits["test"] for cid in _passage_ids(q)),
@@ -246,14 +252,15 @@ class RetrievalTask(Task[RetrievalData]):
     def evaluator(
         self, data: RetrievalData, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
     ) -> tuple[BaseEvaluator, str]:
-        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+        from hpo.training.item_evaluators import ItemRetrievalEvaluator
 
         queries = _split_of(data, split)
         cap = config.evaluation.corpus_cap if capped else None
         corpus = data.capped_corpus(queries, cap, config.seed, config.evaluation.cap_negatives, memo)
         kind = "capped" if len(corpus) < len(data.corpus) else "full"
         k = _metric_k(config.metric_name)
-        evaluator = InformationRetrievalEvaluator(
+        evaluator = ItemRetrievalEvaluator(
+            item_metrics=(config.metric_name, *self.metrics.table),
             queries=dict[str, Any](queries.queries),
             corpus=dict[str, Any](corpus),
             relevant_docs={qid: set(ids) for qid, ids in queries.relevant.items()},
@@ -290,7 +297,43 @@ def _metric_k(metric: str) -> int:
     return int(match.group(1)) if match else 10
 
 
+def _row_columns(row: Row, index: int, where: str, columns: dict[str, str], with_corpus: bool) -> dict[str, str]:
+    """``columns`` plus each unmapped optional role whose own column the row has (not null).
+
+    With a corpus, a row's relevant passages are its ``relevant_ids``, else its ``positive`` text.
+    """
+    found = {**columns}
+    # A column some rows of a file lack is read as null in the others: null is absent here.
+    present = [role for role in ("query_id", "relevant_ids") if row.get(role) is not None and role not in columns]
+    found.update({role: role for role in present if role != "relevant_ids" or with_corpus})
+    if with_corpus and "relevant_ids" not in found and "positive" not in found and row.get("positive") is not None:
+        found["positive"] = "positive"
+    if with_corpus and "relevant_ids" not in found and "positive" not in found:
+        raise DataError(
+            f"{where}: row {index}: no relevant passage: give a column 'relevant_ids' (corpus ids) or 'positive' "
+            f"(the passage text); columns are: {', '.join(map(str, row))} (or map one with data.columns)"
+        )
+    return found
+
+
+def _resolve_positives(splits: dict[str, list[_Query]], corpus: dict[str, str]) -> None:
+    """With a corpus, a query given by its positive text is relevant to that passage of the corpus
+    (the same text), or to the text itself, which joins the corpus."""
+    ids: dict[str, str] = {}
+    for cid, text in corpus.items():
+        ids.setdefault(text, cid)
+    for queries in splits.values():
+        for i, query in enumerate(queries):
+            if query.relevant_ids or query.positive is None:
+                continue
+            if query.positive not in ids:
+                ids[query.positive] = rows.text_id(query.positive)
+                corpus.setdefault(ids[query.positive], query.positive)
+            queries[i] = replace(query, relevant_ids=(ids[query.positive],))
+
+
 def _parse_query(row: Row, index: int, where: str, columns: dict[str, str], corpus: dict[str, str] | None) -> _Query:
+    columns = _row_columns(row, index, where, columns, corpus is not None)
     text = rows.text(row, index, where, Field.of("query", columns))
     positive = rows.text(row, index, where, Field.of("positive", columns)) if "positive" in columns else None
     relevant: tuple[str, ...] = ()

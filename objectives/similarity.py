@@ -26,14 +26,18 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from hpo.config import StudyConfig
 from hpo.data import rows
 from hpo.data.pairs import PairData, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
+from hpo.item_scores import ItemScores
 from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
+from hpo.weighted_metrics import Array, WeightedMetric, pearson, spearman
 from objectives.task import Column, Metrics, Split, Task
 
 if TYPE_CHECKING:
@@ -77,10 +81,10 @@ class SimilarityTask(Task[PairData]):
     def evaluator(
         self, data: PairData, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
     ) -> tuple[BaseEvaluator, str]:
-        from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+        from hpo.training.item_evaluators import ItemSimilarityEvaluator
 
         pairs = data.evaluation_split(split)
-        evaluator = EmbeddingSimilarityEvaluator(
+        evaluator = ItemSimilarityEvaluator(
             sentences1=pairs.text1,
             sentences2=pairs.text2,
             scores=pairs.labels,
@@ -102,6 +106,12 @@ class SimilarityTask(Task[PairData]):
         if len(matches) != 1:
             raise KeyError(f"metric '{metric}' not among the evaluator's keys: {sorted(metrics)}")
         return matches[0]
+
+    def item_rows(self, items: ItemScores, metric: str) -> tuple[WeightedMetric, Array]:
+        """Spearman or Pearson from each pair's (cosine, gold score) row."""
+        if items.similarity is None or items.gold is None:
+            raise ValueError("no per-pair similarities were kept")
+        return {"spearman": spearman, "pearson": pearson}[metric], np.column_stack([items.similarity, items.gold])
 
 
 def _score(row: Row, index: int, where: str, field: Field) -> float:

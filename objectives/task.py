@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from hpo.data.fingerprint import TaskData
 from hpo.errors import unknown_key_message
+from hpo.item_scores import ItemScores
 from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec
+from hpo.weighted_metrics import Array, WeightedMetric, mean
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -71,6 +73,7 @@ class Task(abc.ABC, Generic[D]):
     metrics: ClassVar[Metrics]
     batch_sampler: ClassVar[str] = "batch_sampler"  # sentence-transformers' BatchSamplers value
     mines_negatives: ClassVar[bool] = False  # whether search_space.hard_negatives applies (mining_inputs)
+    thresholds_from_dev: ClassVar[bool] = False  # test metrics use decision thresholds chosen on dev
     score_function: ClassVar[Literal["cosine", "dot", "euclidean", "manhattan"]] = "cosine"
 
     # --- config -------------------------------------------------------------------------------
@@ -150,3 +153,21 @@ class Task(abc.ABC, Generic[D]):
         if len(matches) != 1:
             raise KeyError(f"metric '{metric}' not among the evaluator's keys: {sorted(metrics)}")
         return matches[0]
+
+    # --- per-item scores -----------------------------------------------------------------------
+
+    def item_rows(self, items: ItemScores, metric: str) -> tuple[WeightedMetric, Array]:
+        """How ``metric`` is computed from one model's item scores: a weighted metric and its rows.
+
+        The default is the mean of a per-item score (retrieval: each query's NDCG@10); pair tasks
+        compute their metrics from each pair's similarity and gold value.
+        """
+        if metric not in items.scores:
+            raise ValueError(f"no per-item scores of {metric} were kept")
+        return mean, items.scores[metric]
+
+    def with_dev_thresholds(
+        self, metrics: Mapping[str, float], test_items: ItemScores, dev_items: ItemScores
+    ) -> dict[str, float]:
+        """The test ``metrics`` with every decision threshold taken from dev (tasks that have thresholds)."""
+        return dict(metrics)

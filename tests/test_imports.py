@@ -14,8 +14,10 @@ PACKAGES = ("hpo", "objectives")
 CORE = (
     "hpo.attrs",
     "hpo.config",
+    "hpo.cost",
     "hpo.data",
     "hpo.errors",
+    "hpo.item_scores",
     "hpo.progress",
     "hpo.pruners",
     "hpo.schema",
@@ -25,7 +27,10 @@ CORE = (
     "hpo.retrying_storage",
     "hpo.testing",
     "hpo.training",
+    "hpo.trial_kinds",
     "hpo.trial_queue",
+    "hpo.verdicts",
+    "hpo.weighted_metrics",
     "hpo.yaml_file",
 )
 TASK_MODULES = ("objectives.retrieval", "objectives.pair_classification", "objectives.similarity")

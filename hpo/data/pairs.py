@@ -114,7 +114,11 @@ def load_pair_splits(
 
     train = to_split(sample(splits["train"], config.data.max_train_samples, config.seed))
     dev = to_split(sample(splits["dev"], config.data.max_dev_queries, config.seed))
-    test = to_split(splits["test"]) if include_test and splits["test"] else None
+    test = (
+        to_split(sample(splits["test"], config.data.max_test_queries, config.seed))
+        if include_test and splits["test"]
+        else None
+    )
     for name, split in (("train", train), ("dev", dev)):
         rows.require(split.labels, name, "pairs")
         if len(set(split.labels)) < 2:

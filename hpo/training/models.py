@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import resource
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,24 @@ def device_description(device: str) -> str:
     if device == "cuda":
         return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
     return "cpu"
+
+
+def device_type(device: str) -> str:
+    """What a trial's device is, for pricing (:mod:`hpo.cost`): the GPU's name, or ``cpu``."""
+    if device == "cuda":
+        import torch
+
+        return str(torch.cuda.get_device_name())
+    return "cpu"
+
+
+def peak_memory(device: str) -> tuple[float, str]:
+    """The peak memory of the run so far in MiB, and what was measured (CUDA allocations or the process RSS)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
 def load_model(model: str, device: str, max_seq_length: int | None, trust_remote_code: bool) -> SentenceTransformer:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hpo import attrs
+from hpo.item_scores import ItemScores
 from hpo.training.mining import MiningRecord
 from hpo.training.stopwatch import rounded
 
@@ -75,12 +76,23 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     mining: MiningRecord | None = None  # what getting mined hard negatives cost, when the run used them
     dimensions: dict[int, float] = field(default_factory=dict)  # the metric at each Matryoshka dimension
+    items: ItemScores | None = None  # the final evaluation's score of each dev item
+    seed: int | None = None  # the training seed
+    encode_texts_per_second: float | None = None  # over the run's evaluations (hpo.training.encode_meter)
+    embedding_dim: int | None = None
 
     def user_attrs(self) -> dict[str, Any]:
-        levers: dict[str, Any] = self.mining.user_attrs() if self.mining is not None else {}
+        extra: dict[str, Any] = self.mining.user_attrs() if self.mining is not None else {}
         if self.dimensions:
-            levers[attrs.DIMENSION_METRICS] = {str(dim): value for dim, value in self.dimensions.items()}
-        return levers | {
+            extra[attrs.DIMENSION_METRICS] = {str(dim): value for dim, value in self.dimensions.items()}
+        if self.items is not None:
+            extra[attrs.ITEM_SCORES] = self.items.to_record()
+        if self.encode_texts_per_second is not None:
+            extra[attrs.ENCODE_PER_SECOND] = round(self.encode_texts_per_second, 2)
+        if self.embedding_dim is not None:
+            extra[attrs.EMBEDDING_DIM] = self.embedding_dim
+        return {
+            **extra,
             attrs.METRICS: self.metrics,
             attrs.METRIC_KEY: self.metric_key,
             attrs.SAMPLES_SEEN: self.samples_seen,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import resource
 import tempfile
 from typing import TYPE_CHECKING, Any
 
 from hpo.training.document_memo import DocumentMemo
+from hpo.training.encode_meter import EncodeMeter
 from hpo.training.matryoshka import dimension_values, matryoshka_loss
-from hpo.training.models import best_device, device_description
+from hpo.training.models import best_device, device_description, peak_memory
 from hpo.training.precision import Precision, best_precision, inference_autocast
 from hpo.training.result import Pruned, Reporter, RunResult
 from hpo.training.run_cache import RunCache
@@ -35,30 +35,35 @@ def run_training(
     reporter: Reporter,
     keep_model: bool = False,
     cache: RunCache | None = None,
+    seed: int | None = None,
 ) -> tuple[RunResult, SentenceTransformer | None]:
     """Fine-tune ``params.model`` on the train split, evaluating on dev at the sample schedule.
 
     ``cache`` holds what earlier runs in this process built from the same data and config (a
-    worker passes one to every trial). Raises :class:`Pruned` when the reporter stops the run and
+    worker passes one to every trial). ``seed`` is the training seed (weights of new layers, data
+    order); the config's seed when None. Raises :class:`Pruned` when the reporter stops the run and
     :class:`~hpo.errors.TrialError` when the loss stops being finite. Returns the model only when
     ``keep_model``.
     """
     import torch
-    from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback, ProgressCallback
 
     from hpo.errors import TrialError
-    from hpo.training.schedule import SampleScheduleCallback
+    from hpo.training.schedule import SampleCounter, SampleScheduleCallback
 
     cache = cache or RunCache(task, data, config)
     clock = Stopwatch()
-    torch.manual_seed(config.seed)
+    seed = config.seed if seed is None else seed
+    torch.manual_seed(seed)
     device = best_device()
     precision = best_precision(device, config.precision)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with clock("model"):
         model = cache.model(params.model, device, params.max_seq_length)
+    meter = EncodeMeter(model)
+    meter.install()  # removed after the model's last evaluation below
+    counter = SampleCounter()
     with clock("setup"):
         intermediate, intermediate_corpus = cache.evaluator("dev", capped=True)
         # The final evaluation is the last intermediate one unless it scores on a larger corpus.
@@ -68,7 +73,8 @@ def run_training(
             select=lambda metrics: float(metrics[task.metric_key(metrics, config.metric_name)]),
             reporter=reporter,
             every_samples=config.evaluation.every_samples,
-            samples_per_step=params.batch_size,
+            counter=counter,
+            total_samples=params.epochs * len(cache.train_dataset()),
             skip_last_step=not final_capped,  # scored after training, before the full corpus
         )
     mining: MiningRecord | None = None
@@ -81,18 +87,18 @@ def run_training(
         train_dataset = cache.train_dataset()
     with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
         with clock("setup"):
-            args = _arguments(output_dir, params, config, task.batch_sampler, device, precision)
-            trainer_class = SentenceTransformerTrainer if keep_model else _trial_trainer_class()
+            args = _arguments(output_dir, params, seed, task.batch_sampler, device, precision)
             train_loss = task.loss(model, params)
             if params.matryoshka_dims:
                 train_loss = matryoshka_loss(model, train_loss, params.matryoshka_dims, params.model)
-            trainer = trainer_class(
+            trainer = _trainer_class(keep_model)(
                 model=model,
                 args=args,
                 train_dataset=train_dataset,
                 loss=train_loss,
                 callbacks=[callback],
             )
+            trainer.sample_counter = counter
             # Results go to stdout and logs through logging: drop the Trainer's print/tqdm callbacks.
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
@@ -103,6 +109,7 @@ def run_training(
     clock.seconds["train"] = clock.seconds.pop("train_and_evaluate") - callback.eval_seconds - callback.report_seconds
     if callback.nonfinite_loss is not None:
         at, loss = callback.nonfinite_loss
+        meter.remove()
         release(model)
         raise TrialError(f"training loss became {loss} after {at} samples")
     final, corpus = cache.evaluator("dev", capped=final_capped)
@@ -115,16 +122,20 @@ def run_training(
         clock.seconds["evaluate_intermediate"] = callback.eval_seconds
         clock.seconds["report"] = callback.report_seconds
         if callback.pruned_at is not None:
+            meter.remove()
             release(model)
             extra = mining.user_attrs() if mining is not None else {}
             raise Pruned(*callback.pruned_at, intermediate_corpus, dict(clock.seconds), extra)
         if final_capped and callback.last is not None and callback.last[0] == samples:
             metrics = callback.last[1]  # the last intermediate evaluation already scored this model
+            items = getattr(intermediate, "last_items", None)  # the evaluator of that evaluation
         else:
             with clock("evaluate_final"):
                 metrics = evaluate(final, model, device, precision)
+            items = getattr(final, "last_items", None)
+    meter.remove()
     key = task.metric_key(metrics, config.metric_name)
-    memory, kind = _peak_memory(device)
+    memory, kind = peak_memory(device)
     train_seconds = clock.seconds["train"]
     result = RunResult(
         value=float(metrics[key]),
@@ -143,6 +154,10 @@ def run_training(
         seconds=dict(clock.seconds),
         mining=mining,
         dimensions=dimension_values(metrics, key),
+        items=items.only([config.metric_name]) if items is not None else None,
+        seed=seed,
+        encode_texts_per_second=meter.texts_per_second,
+        embedding_dim=meter.dimension,
     )
     if keep_model:
         return result, model
@@ -151,7 +166,7 @@ def run_training(
 
 
 def _arguments(
-    output_dir: str, params: TrainingParams, config: StudyConfig, batch_sampler: str, device: str, precision: Precision
+    output_dir: str, params: TrainingParams, seed: int, batch_sampler: str, device: str, precision: Precision
 ) -> Any:
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -166,8 +181,8 @@ def _arguments(
         warmup_steps=params.warmup_ratio,  # a float below 1 is a ratio in transformers 5
         weight_decay=params.weight_decay,
         lr_scheduler_type=params.scheduler,
-        seed=config.seed,
-        data_seed=config.seed,
+        seed=seed,
+        data_seed=seed,
         batch_sampler=sampler_for(batch_sampler),
         eval_strategy="no",
         save_strategy="no",
@@ -187,17 +202,31 @@ def evaluate(evaluator: Any, model: Any, device: str, precision: Precision) -> d
         return as_metrics(evaluator(model))
 
 
-def _trial_trainer_class() -> type:
+def _trainer_class(keep_model: bool) -> Any:
     from sentence_transformers import SentenceTransformerTrainer
 
-    class TrialTrainer(SentenceTransformerTrainer):
+    from hpo.training.schedule import SampleCounter
+
+    class CountingTrainer(SentenceTransformerTrainer):
+        """A trainer that counts the samples each training batch really holds."""
+
+        sample_counter: SampleCounter | None = None
+
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            if self.sample_counter is not None:
+                self.sample_counter.add(inputs)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    class TrialTrainer(CountingTrainer):
         """A trainer without the model-card callback: a trial's model is thrown away, so the
         card's widget examples and dataset statistics would be wasted work."""
 
         def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
             return None
 
-    return TrialTrainer
+    return CountingTrainer if keep_model else TrialTrainer
 
 
 def as_metrics(result: float | dict[str, float]) -> dict[str, float]:
@@ -205,14 +234,6 @@ def as_metrics(result: float | dict[str, float]) -> dict[str, float]:
     if not isinstance(result, dict):
         raise TypeError(f"evaluator returned {type(result).__name__}, expected a dict of metrics")
     return result
-
-
-def _peak_memory(device: str) -> tuple[float, str]:
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
 def release(model: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -18,6 +18,22 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from hpo.training.result import Reporter
 
 logger = logging.getLogger(__name__)
+
+
+class SampleCounter:
+    """The training samples the loss was actually given: the last batch of an epoch may be short,
+    and a batch sampler that avoids duplicates may make other batches short too."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def add(self, inputs: Mapping[str, Any]) -> None:
+        """Count one batch of collated inputs: the first dimension of its first array."""
+        for value in inputs.values():
+            shape = getattr(value, "shape", None)
+            if shape:
+                self.seen += int(shape[0])
+                return
 
 
 class SampleScheduleCallback(TrainerCallback):
@@ -33,7 +49,8 @@ class SampleScheduleCallback(TrainerCallback):
         select: Callable[[dict[str, float]], float],
         reporter: Reporter,
         every_samples: int,
-        samples_per_step: int,
+        counter: SampleCounter,
+        total_samples: int,
         skip_last_step: bool = False,
     ) -> None:
         self.evaluate = evaluate
@@ -41,7 +58,8 @@ class SampleScheduleCallback(TrainerCallback):
         self.last: tuple[int, dict[str, float]] | None = None
         self.reporter = reporter
         self.every_samples = every_samples
-        self.samples_per_step = samples_per_step
+        self.counter = counter
+        self.total_samples = total_samples
         self.next_eval = every_samples
         self.skip_last_step = skip_last_step
         self.pruned_at: tuple[int, float] | None = None
@@ -51,12 +69,12 @@ class SampleScheduleCallback(TrainerCallback):
         self.nonfinite_loss: tuple[int, float] | None = None
 
     def samples_seen(self, state: TrainerState) -> int:
-        return int(state.global_step * self.samples_per_step)
+        return self.counter.seen
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
-        self.reporter.progress(self.samples_seen(state), int(state.max_steps * self.samples_per_step))
+        self.reporter.progress(self.samples_seen(state), max(self.total_samples, self.samples_seen(state)))
         if self.skip_last_step and state.global_step >= state.max_steps:
             return control  # the caller scores the step that ends training
         self.score(kwargs["model"], self.samples_seen(state))

@@ -128,7 +128,7 @@ CONFIG_VALUES = [
         "key-typo",
         "{dir}/study.yaml: unknown key 'studyname'; did you mean 'study_name'? (allowed: study_name, objective, "
         "data, metric, direction, search_space, evaluation, sampler, pruner, budget, fault_tolerance, warm_start, "
-        "seed, precision, trust_remote_code)",
+        "seed, precision, trust_remote_code, significance, cost)",
         _config(studyname="x"),
     ),
     Case(

@@ -56,7 +56,7 @@ def test_retrained_model_reproduces_the_trial_and_reports_test(tmp_path: Path, t
     assert list(report["baselines_test"]) == [f"{tiny_model} (zero-shot)"]
 
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["model", "split", "ndcg@10", "mrr@10"]
+    assert lines[0].split() == ["model", "split", "ndcg@10", "mrr@10", "scored", "on"]
     assert lines[2].startswith(f"{tiny_model} (zero-shot)  test")
     assert lines[3].startswith("tuned") and lines[3].split()[1] == "test"
     assert lines[-1] == f"saved {out}"
@@ -125,7 +125,10 @@ def test_baselines_are_stored_and_shown(tmp_path: Path, tiny_model: str) -> None
     assert set(stored) == {"dev", "test"}
     assert stored["test"]["metric_key"] == "test_cosine_ndcg@10"
     status = invoke("status", "--study", "tiny-retrieval", "--storage", url).stdout
-    assert f"baseline:  {tiny_model} zero-shot: dev {stored['dev']['value']:.4f}, test " in status
+    assert (
+        f"baseline:  {tiny_model} zero-shot: dev {stored['dev']['value']:.4f} on {stored['dev']['corpus']}, test "
+        in status
+    )
     from optuna_dashboard._note import get_note_from_system_attrs
 
     rdb = storage(url).backend

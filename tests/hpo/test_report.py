@@ -25,6 +25,14 @@ def test_report_writes_every_plot_and_the_top_trials(finished_study: str, tmp_pa
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [int(r.split("|")[1]) for r in rows] == [t.number for t in complete]
     assert "![intermediate values](intermediate_values.png)" in markdown
+    # Short, unique parameter labels; the fronts against cost (device seconds: no prices) and latency.
+    assert "Parameter labels: MNRL.scale = MultipleNegativesRankingLoss.scale, lr = learning_rate." in markdown
+    assert "MNRL.scale" in (out / "parallel_coordinate.html").read_text()
+    for name in ("pareto_cost", "pareto_latency"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"![{name.replace('_', ' ')}]({name}.png)" in markdown
+    assert "front of ndcg@10 against device seconds per trial (" in markdown
+    assert not (out / "pareto_dimension.png").exists()  # every trial has the same dimension
 
 
 def test_report_skips_plots_a_new_study_cannot_draw(tmp_path: Path, tiny_model: str) -> None:

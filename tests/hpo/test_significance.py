@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpo.significance import Comparison, bootstrap_metric, decide, paired_bootstrap
+from hpo.significance import Comparison, bootstrap_metric, bootstrap_runs, decide, paired_bootstrap
 from hpo.weighted_metrics import mean, spearman
 
 N = 400
@@ -188,3 +188,45 @@ def test_a_metric_undefined_on_some_resamples_is_refused() -> None:
     with pytest.raises(ValueError) as info:
         bootstrap_metric(spearman, rows, rows, resamples=200)
     assert str(info.value) == "the metric is undefined on 24 of 200 resamples; compare on more items"
+
+
+def _seed_runs(base: np.ndarray, shifts: list[float], seed: int) -> list[np.ndarray]:
+    """Per-item scores of one config trained with several seeds: a shift per seed, noise per item."""
+    rng = np.random.default_rng(seed)
+    return [base + shift + rng.normal(scale=0.02, size=N) for shift in shifts]
+
+
+def test_runs_of_one_seed_each_are_the_paired_bootstrap() -> None:
+    reference = _scores()
+    candidate = reference + _noise(0.05)
+    one = bootstrap_runs(mean, [candidate], [reference], resamples=500)
+    plain = bootstrap_metric(mean, candidate, reference, resamples=500)
+    assert (one.difference, one.low, one.high, one.verdict) == (plain.difference, plain.low, plain.high, plain.verdict)
+    assert one.method == "paired bootstrap over items and seeds (1 vs 1 runs)"
+
+
+def test_a_gain_larger_than_the_seed_spread_wins_and_one_inside_it_ties() -> None:
+    base = _scores()
+    reference = _seed_runs(base, [0.001, -0.002, 0.001], seed=1)
+    better = _seed_runs(base, [0.031, 0.028, 0.030], seed=2)
+    clear = bootstrap_runs(mean, better, reference, resamples=2000)
+    assert clear.verdict == "WIN" and clear.difference == pytest.approx(0.03, abs=0.005)
+    # A mean gain of 0.01 with seeds that move the score by 0.03: a lucky seed, not a better config.
+    lucky = _seed_runs(base, [0.05, -0.02, 0.0], seed=3)
+    noisy = bootstrap_runs(mean, lucky, _seed_runs(base, [0.03, -0.03, 0.0], seed=4), resamples=2000)
+    assert noisy.verdict == "TIE" and noisy.difference == pytest.approx(0.01, abs=0.005)
+    assert noisy.high - noisy.low > 2 * (clear.high - clear.low)
+    # Each of its runs alone against one reference run looks like a clear win on the items.
+    assert bootstrap_metric(mean, lucky[0], reference[0], resamples=2000).verdict == "WIN"
+    assert bootstrap_runs(mean, reference, better, resamples=2000).verdict == "REGRESSION"
+
+
+def test_runs_must_score_the_same_items() -> None:
+    with pytest.raises(ValueError) as info:
+        bootstrap_runs(mean, [np.zeros(3)], [np.zeros(4)])
+    assert (
+        str(info.value) == "candidate has 3 items but reference has 4; score both on the same items, in the same order"
+    )
+    with pytest.raises(ValueError) as info:
+        bootstrap_runs(mean, [], [np.zeros(4)])
+    assert str(info.value) == "each side needs at least one run"

@@ -126,9 +126,10 @@ def test_gpu_indices_are_checked_against_the_visible_gpus(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(supervisor, "_gpu_count", lambda: 2)
     assert [(s.label, s.env) for s in supervisor.gpu_slots("1", per_gpu=2)] == [
-        ("GPU 1 #1", {"CUDA_VISIBLE_DEVICES": "1"}),
-        ("GPU 1 #2", {"CUDA_VISIBLE_DEVICES": "1"}),
+        ("GPU 1 #1", {"CUDA_VISIBLE_DEVICES": "1", "HPO_DEVICE_SHARE": "0.5"}),
+        ("GPU 1 #2", {"CUDA_VISIBLE_DEVICES": "1", "HPO_DEVICE_SHARE": "0.5"}),
     ]
+    assert [s.env for s in supervisor.local_slots(4)] == [{"HPO_DEVICE_SHARE": "0.25"}] * 4
     assert [s.label for s in supervisor.gpu_slots("all")] == ["GPU 0", "GPU 1"]
     with pytest.raises(UsageError) as info:
         supervisor.gpu_slots("0,2")

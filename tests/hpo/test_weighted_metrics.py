@@ -5,7 +5,18 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hpo.weighted_metrics import Array, average_precision, mean, pearson, per_resample, spearman
+from hpo.weighted_metrics import (
+    Array,
+    average_precision,
+    f1,
+    mcc,
+    mean,
+    pearson,
+    per_resample,
+    precision,
+    recall,
+    spearman,
+)
 
 
 def _weights(n: int, resamples: int = 6) -> Array:
@@ -79,3 +90,28 @@ def test_a_constant_column_has_no_correlation() -> None:
 
 def test_no_positives_have_no_average_precision() -> None:
     assert np.isnan(average_precision(np.column_stack([np.arange(4.0), np.zeros(4)]), np.ones((1, 4)))).all()
+
+
+def _predictions(n: int = 40) -> Array:
+    """(prediction, label) rows, both 0 or 1."""
+    rng = np.random.default_rng(6)
+    labels = (rng.random(n) < 0.4).astype(np.float64)
+    flipped = rng.random(n) < 0.3
+    return np.column_stack([np.where(flipped, 1 - labels, labels), labels])
+
+
+@pytest.mark.parametrize("name", ["f1_score", "precision_score", "recall_score", "matthews_corrcoef"])
+def test_classification_metrics_match_scikit_learn(name: str) -> None:
+    metrics = pytest.importorskip("sklearn.metrics")
+    weighted = {"f1_score": f1, "precision_score": precision, "recall_score": recall, "matthews_corrcoef": mcc}[name]
+    plain = getattr(metrics, name)
+    _check_against(weighted, lambda items: float(plain(items[:, 1], items[:, 0])), _predictions())
+
+
+def test_classification_metrics_without_positives_are_zero() -> None:
+    nothing = np.column_stack([np.zeros(4), np.zeros(4)])
+    for metric in (f1, precision, recall, mcc):
+        assert metric(nothing, np.ones((1, 4)))[0] == 0.0
+    with pytest.raises(ValueError) as info:
+        f1(np.array([[0.5, 1.0]]), np.ones((1, 1)))
+    assert str(info.value) == "classification metrics need predictions and gold labels of 0 or 1"

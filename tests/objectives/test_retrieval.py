@@ -106,3 +106,32 @@ def test_bioasq_with_corpus_and_given_splits() -> None:
     assert data.test is not None
     assert data.summary() == {"train_pairs": 2042, "dev_queries": 279, "corpus_passages": 18687}
     assert len(data.test.queries) == 324
+
+
+def test_with_a_corpus_a_role_reads_its_own_column_and_a_positive_text_is_enough(tmp_path: Path) -> None:
+    corpus = jsonl(tmp_path / "corpus.jsonl", [{"id": f"d{i}", "text": f"answer number {i}"} for i in range(40)])
+    # No data.columns: positive (a text of the corpus, or a new one), query_id and relevant_ids by their names.
+    rows: list[dict[str, Any]] = [
+        {"query": f"question {i}?", "positive": f"answer number {i}", "query_id": f"q{i}"} for i in range(30)
+    ]
+    rows += [{"query": f"new question {i}?", "positive": f"a passage not in the corpus {i}"} for i in range(10)]
+    rows += [{"query": f"listed question {i}?", "relevant_ids": [f"d{i}", f"d{i + 1}"]} for i in range(10)]
+    data = TASK.load_data(_config(jsonl(tmp_path / "q.jsonl", rows), corpus={"path": corpus}))
+    assert len(data.corpus) == 50  # the 40 passages and the 10 new texts
+    every = {**data.dev.relevant, **{qid: ids for qid, ids in (data.test.relevant.items() if data.test else [])}}
+    assert {qid for qid in data.dev.queries if qid.startswith("q")} <= set(every)
+    for qid, text in data.dev.queries.items():
+        if qid.startswith("q"):
+            assert every[qid] == frozenset({f"d{qid[1:]}"}), text  # the corpus id of the same text
+    assert set(data.corpus.values()) >= {f"a passage not in the corpus {i}" for i in range(10)}
+
+
+def test_with_a_corpus_a_row_needs_relevant_ids_or_a_positive(tmp_path: Path) -> None:
+    corpus = jsonl(tmp_path / "corpus.jsonl", [{"id": "d1", "text": "an answer"}])
+    train = jsonl(tmp_path / "q.jsonl", [{"query": "what?", "answer": "d1"}])
+    with pytest.raises(DataError) as info:
+        TASK.load_data(_config(train, corpus={"path": corpus}))
+    assert str(info.value) == (
+        f"data.train ({train}): row 1: no relevant passage: give a column 'relevant_ids' (corpus ids) or "
+        "'positive' (the passage text); columns are: query, answer (or map one with data.columns)"
+    )

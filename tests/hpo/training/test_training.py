@@ -129,3 +129,38 @@ def test_pair_classification_trains_and_scores(tiny_model: str, tmp_path: Path, 
     assert {"dev_cosine_ap", "dev_cosine_accuracy", "dev_cosine_f1"} <= set(result.metrics)
     assert list(reporter.values) == [32, 64, 96]
     assert "evaluate_final" not in result.seconds  # dev pairs have no corpus to cap: scored once
+
+
+def test_samples_seen_counts_the_short_last_batch_and_the_run_keeps_its_record(tiny_model: str, tmp_path: Path) -> None:
+    config = _pair_config(tiny_model, tmp_path, "OnlineContrastiveLoss", "ap")
+    raw = config.model_dump(mode="json")
+    raw["data"]["max_train_samples"] = 100  # batches of 16: six full ones and one of 4, per epoch
+    raw["search_space"]["epochs"] = 2
+    config = parse_config(raw, source="x")
+    data = load_data(config)
+    params = config.search_space.resolve({"learning_rate": 1e-3})
+    reporter = NullReporter()
+    result, _ = run_training(get_task("pair-classification"), params, data, config, reporter, seed=7)
+    assert len(data.train) == 100
+    assert result.samples_seen == 200  # steps x batch size would say 14 x 16 = 224
+    assert list(reporter.values) == [32, 64, 96, 128, 160, 192]
+    assert result.seed == 7
+    assert result.embedding_dim == 64
+    assert result.encode_texts_per_second is not None and result.encode_texts_per_second > 0
+    items = result.items
+    assert items is not None and items.n == len(data.dev)
+    assert set(items.thresholds) == {"accuracy", "f1"}
+    record = result.user_attrs()
+    assert record["item_scores"]["n"] == len(data.dev) and record["embedding_dim"] == 64
+
+
+def test_a_seed_changes_the_run_and_the_same_seed_repeats_it(tiny_model: str, tmp_path: Path) -> None:
+    config = _pair_config(tiny_model, tmp_path, "OnlineContrastiveLoss", "ap")
+    data = load_data(config)
+    params = config.search_space.resolve({"learning_rate": 1e-3})
+    task = get_task("pair-classification")
+    first, _ = run_training(task, params, data, config, NullReporter(), seed=1)
+    again, _ = run_training(task, params, data, config, NullReporter(), seed=1)
+    other, _ = run_training(task, params, data, config, NullReporter(), seed=2)
+    assert first.value == pytest.approx(again.value, abs=1e-6)
+    assert other.value != pytest.approx(first.value, abs=1e-6)
