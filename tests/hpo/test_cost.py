@@ -60,14 +60,14 @@ def test_max_cost_stops_the_workers(tmp_path: Path, tiny_model: str) -> None:
     spent = study.trials[0].user_attrs["cost_usd"]
     assert spent > 0.5
     assert [t.state.name for t in study.trials] == ["COMPLETE", "WAITING", "WAITING", "WAITING"]
-    assert result.stdout.strip().endswith(f"stopped: budget.max_cost reached (${spent:.2f} of $0.5)")
+    assert f"; stopped: budget.max_cost reached (${spent:.2f} of $0.5);" in result.stdout
     status = invoke("status", "--study", "tiny-retrieval", "--storage", url).stdout
     assert f"spend:     ${spent:.2f} over 1 priced trials (" in status and "; budget.max_cost $0.5" in status
 
 
-def test_a_capped_study_refuses_a_worker_it_cannot_price(tmp_path: Path) -> None:
+def test_a_capped_study_refuses_a_worker_it_cannot_price(tmp_path: Path, tiny_model: str) -> None:
     url = f"sqlite:///{tmp_path}/study.db"
-    raw = retrieval_config("m", budget={"n_trials": 2, "max_cost": 5}, cost={"A10G": 1.1})
+    raw = retrieval_config(tiny_model, budget={"n_trials": 2, "max_cost": 5}, cost={"A10G": 1.1})
     assert invoke("create-study", "--config", str(write_config(tmp_path, raw)), "--storage", url).exit_code == 0
     result = invoke("worker", "--study", "tiny-retrieval", "--storage", url)
     assert result.exit_code == 2

@@ -41,11 +41,11 @@ def _oom_in_first_trials(times: int) -> Any:
             self.reporter.progress(samples, total)
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    def train(task: Any, params: Any, data: Any, config: Any, reporter: Any) -> Any:
+    def train(task: Any, params: Any, data: Any, config: Any, reporter: Any, seed: int | None = None) -> Any:
         if left[0] > 0:
             left[0] -= 1
             reporter = Crowded(reporter)
-        return run_training(task, params, data, config, reporter)
+        return run_training(task, params, data, config, reporter, seed=seed)
 
     return train
 
