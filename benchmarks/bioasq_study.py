@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 
 from benchmarks.bioasq_bench import hpo
+from benchmarks.printing import print_run
 
 CONFIG = Path(__file__).with_name("bioasq-minilm.yaml")
 
@@ -37,11 +38,7 @@ def main() -> None:
     if args.final:
         times["train"] = hpo("train", args.output, "-o", args.final, storage=args.storage)
     study = optuna.load_study(study_name="bioasq-minilm", storage=args.storage)
-    states = [t.state.name for t in study.trials]
-    print("\n== bioasq-minilm ==")
-    for command, seconds in times.items():
-        print(f"wall time {command:<13} {seconds:8.1f} s")
-    print("trials:", {s: states.count(s) for s in sorted(set(states))})
+    print_run("bioasq-minilm", times, study)
     for trial in study.trials:
         steps = sorted(trial.intermediate_values)
         print(

@@ -23,6 +23,8 @@ from pathlib import Path
 import optuna
 import yaml
 
+from benchmarks.printing import print_run
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "quora_duplicates"
 
@@ -89,11 +91,7 @@ def main() -> None:
         times[name] = time.perf_counter() - started
         outputs[name] = done.stdout.decode()
     study = optuna.load_study(study_name="quora-tiny", storage=args.storage)
-    states = [t.state.name for t in study.trials]
-    print("\n== quora-tiny ==")
-    for name, seconds in times.items():
-        print(f"wall time {name:<13} {seconds:7.1f} s")
-    print("trials:", {s: states.count(s) for s in sorted(set(states))})
+    print_run("quora-tiny", times, study)
     print(f"best: trial {study.best_trial.number} ap={study.best_value:.4f}")
     for trial in study.trials:
         record = trial.user_attrs

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -484,10 +485,20 @@ def evaluate_command(model: str, config_path: str, split: Literal["dev", "test"]
         click.echo(f"{key} {value:.4f}")
 
 
+def server_options(port: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--storage, --host (127.0.0.1: the servers have no authentication) and --port."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        host = click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (see Security).")
+        return storage_option(
+            host(click.option("--port", default=port, show_default=True, type=click.IntRange(1, 65535))(command))
+        )
+
+    return decorate
+
+
 @cli.command("dashboard")
-@storage_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; keep it local unless needed.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@server_options(port=8080)
 def dashboard_command(storage: str | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on the study storage."""
     from hpo.dashboard import serve_dashboard
@@ -498,9 +509,7 @@ def dashboard_command(storage: str | None, host: str, port: int) -> None:
 
 
 @cli.command("storage-proxy")
-@storage_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; it has no authentication.")
-@click.option("--port", default=13000, show_default=True, type=click.IntRange(1, 65535))
+@server_options(port=13000)
 def storage_proxy_command(storage: str | None, host: str, port: int) -> None:
     """Serve the study database through Optuna's gRPC storage proxy (workers: --storage grpc://HOST:PORT)."""
     from hpo.proxy import serve_storage_proxy

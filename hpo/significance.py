@@ -101,12 +101,7 @@ def bootstrap_metric(
     """
     c, r = np.asarray(candidate, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     _check_pairs(c, r)
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1 (got {resamples})")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, exclusive (got {confidence})")
-    if min_gain < 0:
-        raise ValueError(f"min_gain must be 0 or more (got {min_gain})")
+    _check_options(resamples, confidence, min_gain)
     sign = 1.0 if maximize else -1.0
     everything = np.ones((1, len(c)))
     difference = float(sign * (metric(c, everything) - metric(r, everything))[0])
@@ -128,7 +123,7 @@ def bootstrap_runs(
     resamples: int = 10_000,
     confidence: float = 0.95,
     seed: int = 0,
-    maximize: bool = True,
+    maximize: bool = True,  # the options of bootstrap_metric
 ) -> Comparison:
     """Compare two configs that were each trained with several seeds, all scored on the same items.
 
@@ -143,12 +138,7 @@ def bootstrap_runs(
         raise ValueError("each side needs at least one run")
     for run in runs[1:]:
         _check_pairs(runs[0], run)
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1 (got {resamples})")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, exclusive (got {confidence})")
-    if min_gain < 0:
-        raise ValueError(f"min_gain must be 0 or more (got {min_gain})")
+    _check_options(resamples, confidence, min_gain)
     sign = 1.0 if maximize else -1.0
     ours, theirs = runs[: len(candidate)], runs[len(candidate) :]
     everything = np.ones((1, len(runs[0])))
@@ -211,3 +201,12 @@ def _resample_weights(n: int, resamples: int, seed: int) -> Iterator[Array]:
         draws = rng.integers(0, n, size=(size, n))
         draws += n * np.arange(size)[:, None]  # row r counts into bins r * n .. r * n + n - 1
         yield np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+
+
+def _check_options(resamples: int, confidence: float, min_gain: float) -> None:
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1 (got {resamples})")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, exclusive (got {confidence})")
+    if min_gain < 0:
+        raise ValueError(f"min_gain must be 0 or more (got {min_gain})")

@@ -397,13 +397,7 @@ class SearchSpace(Strict):
 
     @model_validator(mode="after")
     def _check_values(self) -> SearchSpace:
-        for name, (kind, check, rule) in _FIELD_RULES.items():
-            param: Param = getattr(self, name)
-            if isinstance(param, FloatParam) and kind.startswith(("int", "str")):
-                raise ValueError(f"{name}: must be {kind.rstrip('?')}-valued; use type int or categorical")
-            for value in param.values():
-                if not _has_kind(value, kind) or not check(value):
-                    raise ValueError(f"{name}: {value!r} is not allowed (needs {rule})")
+        _check_rules(self, _FIELD_RULES)
         return self
 
     @model_serializer(mode="wrap")

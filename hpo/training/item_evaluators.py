@@ -131,8 +131,11 @@ def _pair_digest(sentences1: Sequence[Any], sentences2: Sequence[Any], gold: Seq
     return digest({"pairs": [[a, b, float(g)] for a, b, g in zip(sentences1, sentences2, gold, strict=True)]})
 
 
-class ItemBinaryClassificationEvaluator(BinaryClassificationEvaluator):
-    """The binary classification evaluator, plus each pair's cosine, its label and the chosen thresholds."""
+class _KeepsPairEmbeddings:
+    """Mixed into a pair evaluator: keeps the embeddings its parent computes, to score each pair."""
+
+    sentences1: Any  # set by the evaluator this is mixed into
+    sentences2: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,12 +143,22 @@ class ItemBinaryClassificationEvaluator(BinaryClassificationEvaluator):
         self._rows = _PairRows()
 
     def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> Any:
-        embeddings = super().embed_inputs(model, sentences, **kwargs)
+        embeddings = super().embed_inputs(model, sentences, **kwargs)  # type: ignore[misc]
         self._rows.add(sentences, embeddings)
         return embeddings
 
+    def gold(self) -> Sequence[float]:
+        raise NotImplementedError
+
     def items_digest(self) -> str:
-        return _pair_digest(self.sentences1, self.sentences2, self.labels)
+        return _pair_digest(self.sentences1, self.sentences2, self.gold())
+
+
+class ItemBinaryClassificationEvaluator(_KeepsPairEmbeddings, BinaryClassificationEvaluator):
+    """The binary classification evaluator, plus each pair's cosine, its label and the chosen thresholds."""
+
+    def gold(self) -> Sequence[float]:
+        return [float(label) for label in self.labels]
 
     def compute_metrics(self, model: Any) -> dict[str, dict[str, float]]:
         self._rows = _PairRows()
@@ -160,21 +173,11 @@ class ItemBinaryClassificationEvaluator(BinaryClassificationEvaluator):
         return scores
 
 
-class ItemSimilarityEvaluator(EmbeddingSimilarityEvaluator):
+class ItemSimilarityEvaluator(_KeepsPairEmbeddings, EmbeddingSimilarityEvaluator):
     """The embedding similarity evaluator, plus each pair's cosine and gold score."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.last_items: ItemScores | None = None
-        self._rows = _PairRows()
-
-    def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> Any:
-        embeddings = super().embed_inputs(model, sentences, **kwargs)
-        self._rows.add(sentences, embeddings)
-        return embeddings
-
-    def items_digest(self) -> str:
-        return _pair_digest(self.sentences1, self.sentences2, self.scores)
+    def gold(self) -> Sequence[float]:
+        return [float(score) for score in self.scores]
 
     def __call__(
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
