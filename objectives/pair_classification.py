@@ -28,15 +28,14 @@ import numpy as np
 
 from hpo.config import StudyConfig
 from hpo.data import rows
-from hpo.data.pairs import PairData, load_pair_splits
+from hpo.data.pairs import PairData, PairSplit, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
 from hpo.item_scores import ItemScores
-from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
 from hpo.weighted_metrics import Array, WeightedMetric, average_precision, f1, mcc, mean, precision, recall
-from objectives.task import Column, Metrics, Split, Task
+from objectives.task import PAIR_TEXTS, Column, Metrics, PairTask, Split
 
 if TYPE_CHECKING:
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
@@ -57,13 +56,10 @@ _MARGIN = {"margin": float}
 _AT_LEAST = {"margin": 0.0}
 
 
-class PairClassificationTask(Task[LabelledPairs]):
+class PairClassificationTask(PairTask[LabelledPairs]):
+    label_role = "label"
     name = "pair-classification"
-    columns = (
-        Column("text1", True, "first text of the pair"),
-        Column("text2", True, "second text of the pair"),
-        Column("label", True, "1 if the pair matches (duplicate), else 0"),
-    )
+    columns = (*PAIR_TEXTS, Column("label", True, "1 if the pair matches (duplicate), else 0"))
     losses: ClassVar[Mapping[str, LossSpec]] = {
         "OnlineContrastiveLoss": LossSpec(
             "OnlineContrastiveLoss", _MARGIN, sentence_transformers_loss("OnlineContrastiveLoss"), _AT_LEAST
@@ -85,35 +81,21 @@ class PairClassificationTask(Task[LabelledPairs]):
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> LabelledPairs:
         columns = self.column_map(config.data)
-        splits = load_pair_splits(config, columns, "label", _label, include_test, "both 0 and 1 are needed")
+        splits = load_pair_splits(config, columns, self.label_role, _label, include_test, "both 0 and 1 are needed")
         return LabelledPairs(*splits)
 
-    def with_dev_in_training(self, data: LabelledPairs) -> LabelledPairs:
-        return data.with_dev_in_training()
-
-    def train_dataset(self, data: LabelledPairs) -> Any:
-        return data.train.to_dataset("label")
-
-    def evaluator(
-        self, data: LabelledPairs, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
-    ) -> tuple[BaseEvaluator, str]:
+    def pair_evaluator(self, pairs: PairSplit, split: Split, batch_size: int) -> BaseEvaluator:
         from hpo.training.item_evaluators import ItemBinaryClassificationEvaluator
 
-        pairs = data.evaluation_split(split)
-        evaluator = ItemBinaryClassificationEvaluator(
+        return ItemBinaryClassificationEvaluator(
             sentences1=pairs.text1,
             sentences2=pairs.text2,
             labels=[int(label) for label in pairs.labels],
             name=split,
-            batch_size=config.evaluation.batch_size,
+            batch_size=batch_size,
             write_csv=False,
             similarity_fn_names=[self.score_function],
         )
-        return evaluator, f"{len(pairs)} {split} pairs"
-
-    def evaluation_texts(self, data: LabelledPairs, split: Split) -> list[str]:
-        pairs = data.evaluation_split(split)
-        return [*pairs.text1, *pairs.text2]
 
     def item_rows(self, items: ItemScores, metric: str) -> tuple[WeightedMetric, Array]:
         """AP from (cosine, label) rows; the others from each pair's prediction at the kept threshold."""

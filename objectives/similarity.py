@@ -24,21 +24,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from hpo.config import StudyConfig
 from hpo.data import rows
-from hpo.data.pairs import PairData, load_pair_splits
+from hpo.data.pairs import PairData, PairSplit, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
 from hpo.item_scores import ItemScores
-from hpo.training.disk_cache import Memo, no_memo
 from hpo.training.losses import LossSpec, sentence_transformers_loss
 from hpo.weighted_metrics import Array, WeightedMetric, pearson, spearman
-from objectives.task import Column, Metrics, Split, Task
+from objectives.task import PAIR_TEXTS, Column, Metrics, PairTask, Split
 
 if TYPE_CHECKING:
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
@@ -46,13 +45,10 @@ if TYPE_CHECKING:
 _SCALE = {"scale": float}
 
 
-class SimilarityTask(Task[PairData]):
+class SimilarityTask(PairTask[PairData]):
+    label_role = "score"
     name = "similarity"
-    columns = (
-        Column("text1", True, "first text of the pair"),
-        Column("text2", True, "second text of the pair"),
-        Column("score", True, "similarity of the two texts, in [0, 1]"),
-    )
+    columns = (*PAIR_TEXTS, Column("score", True, "similarity of the two texts, in [0, 1]"))
     losses: ClassVar[Mapping[str, LossSpec]] = {
         "CoSENTLoss": LossSpec("CoSENTLoss", _SCALE, sentence_transformers_loss("CoSENTLoss")),
         "AnglELoss": LossSpec("AnglELoss", _SCALE, sentence_transformers_loss("AnglELoss")),
@@ -68,37 +64,22 @@ class SimilarityTask(Task[PairData]):
     )
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> PairData:
-        return PairData(
-            *load_pair_splits(config, self.column_map(config.data), "score", _score, include_test, "scores must vary")
-        )
+        columns = self.column_map(config.data)
+        return PairData(*load_pair_splits(config, columns, self.label_role, _score, include_test, "scores must vary"))
 
-    def with_dev_in_training(self, data: PairData) -> PairData:
-        return data.with_dev_in_training()
-
-    def train_dataset(self, data: PairData) -> Any:
-        return data.train.to_dataset("score")
-
-    def evaluator(
-        self, data: PairData, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
-    ) -> tuple[BaseEvaluator, str]:
+    def pair_evaluator(self, pairs: PairSplit, split: Split, batch_size: int) -> BaseEvaluator:
         from hpo.training.item_evaluators import ItemSimilarityEvaluator
 
-        pairs = data.evaluation_split(split)
-        evaluator = ItemSimilarityEvaluator(
+        return ItemSimilarityEvaluator(
             sentences1=pairs.text1,
             sentences2=pairs.text2,
             scores=pairs.labels,
-            batch_size=config.evaluation.batch_size,
+            batch_size=batch_size,
             main_similarity=self.score_function,
             similarity_fn_names=[self.score_function],
             name=split,
             write_csv=False,
         )
-        return evaluator, f"{len(pairs)} {split} pairs"
-
-    def evaluation_texts(self, data: PairData, split: Split) -> list[str]:
-        pairs = data.evaluation_split(split)
-        return [*pairs.text1, *pairs.text2]
 
     def metric_key(self, metrics: Mapping[str, float], metric: str) -> str:
         """EmbeddingSimilarityEvaluator names its keys ``<split>_<metric>_<score function>``."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from hpo.data.fingerprint import TaskData
+from hpo.data.pairs import PairData, PairSplit
 from hpo.errors import unknown_key_message
 from hpo.item_scores import ItemScores
 from hpo.training.disk_cache import Memo, no_memo
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from hpo.training.mining import MiningInputs
 
 D = TypeVar("D", bound=TaskData)
+P = TypeVar("P", bound=PairData)
 Split = Literal["dev", "test"]
 
 
@@ -171,3 +173,32 @@ class Task(abc.ABC, Generic[D]):
     ) -> dict[str, float]:
         """The test ``metrics`` with every decision threshold taken from dev (tasks that have thresholds)."""
         return dict(metrics)
+
+
+PAIR_TEXTS = (Column("text1", True, "first text of the pair"), Column("text2", True, "second text of the pair"))
+
+
+class PairTask(Task[P]):
+    """A task on text pairs with one gold value per pair (a label or a score, ``label_role``)."""
+
+    label_role: ClassVar[str]
+
+    def with_dev_in_training(self, data: P) -> P:
+        return data.with_dev_in_training()
+
+    def train_dataset(self, data: P) -> Any:
+        return data.train.to_dataset(self.label_role)
+
+    def evaluation_texts(self, data: P, split: Split) -> list[str]:
+        pairs = data.evaluation_split(split)
+        return [*pairs.text1, *pairs.text2]
+
+    def evaluator(
+        self, data: P, config: StudyConfig, split: Split, capped: bool, memo: Memo = no_memo
+    ) -> tuple[BaseEvaluator, str]:
+        pairs = data.evaluation_split(split)
+        return self.pair_evaluator(pairs, split, config.evaluation.batch_size), f"{len(pairs)} {split} pairs"
+
+    @abc.abstractmethod
+    def pair_evaluator(self, pairs: PairSplit, split: Split, batch_size: int) -> BaseEvaluator:
+        """The evaluator of ``pairs`` (every pair; pair tasks have nothing to cap)."""

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from hpo.cli import cli
 from hpo.config import StudyConfig
 from hpo.config_file import parse_config
+from hpo.space import TrainingParams
 from hpo.storage import Storage, StorageUrl, open_storage
 from hpo.testing import tiny_study_config
 
@@ -46,6 +47,22 @@ def write_config(directory: Path, config: dict[str, Any], name: str = "study.yam
     path = directory / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def training_params(**overrides: Any) -> TrainingParams:
+    """One trial's training parameters: MNRL at 1e-4, batch 8, one epoch, with ``overrides``."""
+    values: dict[str, Any] = {
+        "model": "m",
+        "loss": "MultipleNegativesRankingLoss",
+        "learning_rate": 1e-4,
+        "batch_size": 8,
+        "epochs": 1,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.0,
+        "max_seq_length": None,
+        "scheduler": "linear",
+    }
+    return TrainingParams(**{**values, **overrides})
 
 
 def jsonl(path: Path, rows: list[dict[str, Any]]) -> str:

@@ -20,7 +20,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,7 @@ class Admitted:
     fits: bool
 
 
+@dataclass
 class Admission:
     """Waits, under a per-GPU lock, until the GPU's free memory covers a trial's estimate.
 
@@ -125,21 +126,12 @@ class Admission:
     waiting longer would not help, and an OOM then tells.
     """
 
-    def __init__(
-        self,
-        reader: MemoryReader,
-        lock_path: Path | None = None,
-        poll_seconds: float = 2.0,
-        max_wait: float = 900.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.reader = reader
-        self.lock_path = lock_path
-        self.poll_seconds = poll_seconds
-        self.max_wait = max_wait
-        self.sleep = sleep
-        self.clock = clock
+    reader: MemoryReader
+    lock_path: Path | None = None
+    poll_seconds: float = 2.0
+    max_wait: float = 900.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
@@ -237,23 +229,16 @@ def past_runs(trials: Iterable[Any], shape_of: Callable[[str], ModelShape | None
     return runs
 
 
+@dataclass
 class GpuSharing:
     """What a worker needs to share its GPU: the admission, the estimate of a trial, and the OOM verdict."""
 
-    def __init__(
-        self,
-        admission: Admission,
-        reader: MemoryReader,
-        precision: str,
-        own_reserved: Callable[[], int] = lambda: 0,
-        shape_of: Callable[[str], ModelShape | None] = model_shape,
-    ) -> None:
-        self.admission = admission
-        self.reader = reader
-        self.precision = precision
-        self.own_reserved = own_reserved
-        self._shape_of = shape_of
-        self._shapes: dict[str, ModelShape | None] = {}
+    admission: Admission
+    reader: MemoryReader
+    precision: str
+    own_reserved: Callable[[], int] = lambda: 0
+    shape_of: Callable[[str], ModelShape | None] = model_shape
+    _shapes: dict[str, ModelShape | None] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def for_this_process(cls, precision_setting: str) -> GpuSharing | None:
@@ -271,7 +256,7 @@ class GpuSharing:
 
     def shape(self, model: str) -> ModelShape | None:
         if model not in self._shapes:
-            self._shapes[model] = self._shape_of(model)
+            self._shapes[model] = self.shape_of(model)
         return self._shapes[model]
 
     def estimate(self, model: str, batch_size: int, max_seq_length: int | None, trials: Iterable[Any]) -> int:

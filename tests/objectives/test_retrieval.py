@@ -81,15 +81,31 @@ def test_id_column_missing_from_one_file(tmp_path: Path) -> None:
     )
 
 
-def test_corpus_without_its_text_column_names_the_corpus_key(tmp_path: Path) -> None:
-    train = jsonl(tmp_path / "t.jsonl", [{"query": "q?", "relevant_ids": ["d1"]}])
-    corpus = jsonl(tmp_path / "c.jsonl", [{"id": "d1", "passage": "p"}])
+@pytest.mark.parametrize(
+    ("train_row", "corpus_row", "message"),
+    [
+        (  # the hint names the corpus key, not data.columns
+            {"query": "q?", "relevant_ids": ["d1"]},
+            {"id": "d1", "passage": "p"},
+            "data.corpus ({corpus}): column 'text' (text) not found; columns are: id, passage "
+            "(map it with data.corpus.text_column)",
+        ),
+        (
+            {"query": "what?", "answer": "d1"},
+            {"id": "d1", "text": "an answer"},
+            "data.train ({train}): row 1: no relevant passage: give a column 'relevant_ids' (corpus ids) or "
+            "'positive' (the passage text); columns are: query, answer (or map one with data.columns)",
+        ),
+    ],
+)
+def test_a_corpus_study_refuses_rows_it_cannot_join(
+    tmp_path: Path, train_row: dict[str, Any], corpus_row: dict[str, Any], message: str
+) -> None:
+    train = jsonl(tmp_path / "t.jsonl", [train_row])
+    corpus = jsonl(tmp_path / "c.jsonl", [corpus_row])
     with pytest.raises(DataError) as info:
         TASK.load_data(_config(train, corpus={"path": corpus}))
-    assert str(info.value) == (
-        f"data.corpus ({corpus}): column 'text' (text) not found; columns are: id, passage "
-        "(map it with data.corpus.text_column)"
-    )
+    assert str(info.value) == message.format(train=train, corpus=corpus)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "bioasq").is_dir(), reason="../shared/data/bioasq is absent")
@@ -124,14 +140,3 @@ def test_with_a_corpus_a_role_reads_its_own_column_and_a_positive_text_is_enough
         if qid.startswith("q"):
             assert every[qid] == frozenset({f"d{qid[1:]}"}), text  # the corpus id of the same text
     assert set(data.corpus.values()) >= {f"a passage not in the corpus {i}" for i in range(10)}
-
-
-def test_with_a_corpus_a_row_needs_relevant_ids_or_a_positive(tmp_path: Path) -> None:
-    corpus = jsonl(tmp_path / "corpus.jsonl", [{"id": "d1", "text": "an answer"}])
-    train = jsonl(tmp_path / "q.jsonl", [{"query": "what?", "answer": "d1"}])
-    with pytest.raises(DataError) as info:
-        TASK.load_data(_config(train, corpus={"path": corpus}))
-    assert str(info.value) == (
-        f"data.train ({train}): row 1: no relevant passage: give a column 'relevant_ids' (corpus ids) or "
-        "'positive' (the passage text); columns are: query, answer (or map one with data.columns)"
-    )

@@ -17,7 +17,7 @@ from hpo.training.mining import MiningInputs, mine
 from hpo.training.run_cache import RunCache
 from objectives.registry import get_task
 from objectives.retrieval import RetrievalData
-from tests.helpers import jsonl, load_data, parsed
+from tests.helpers import jsonl, load_data, parsed, training_params
 
 TOPICS = ["insulin", "dopamine", "cortisol", "serotonin", "melatonin", "thyroxine", "leptin", "ghrelin"]
 EXTRA = ["oxytocin", "glucagon", "renin", "gastrin"]  # dev and test topics
@@ -217,16 +217,7 @@ def test_triplet_loss_trains_on_one_negative_per_row(tmp_path: Path, tiny_model:
 
 
 def test_training_params_carry_the_mining_settings() -> None:
-    params = TrainingParams(
-        model="m",
-        loss="MultipleNegativesRankingLoss",
-        learning_rate=1e-4,
-        batch_size=8,
-        epochs=1,
-        warmup_ratio=0.1,
-        weight_decay=0.0,
-        max_seq_length=None,
-        scheduler="linear",
+    params = training_params(
         hard_negatives=HardNegatives(miner="bm25", num_negatives=2, range_min=3, range_max=40, relative_margin=0.05),
         matryoshka_dims=[32, 16],
     )
