@@ -24,10 +24,11 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from optuna.storages import GrpcStorageProxy, RDBStorage
+from optuna.storages import GrpcStorageProxy
 from optuna.storages._heartbeat import BaseHeartbeat
 
 from hpo import attrs
+from hpo.atomic_claim import AtomicClaimRDBStorage
 from hpo.errors import StorageError
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def _install_retries(cls: type, names: tuple[str, ...], target: Callable[[Any, s
         setattr(cls, name, retried(name))
 
 
-class RetryingRDBStorage(RDBStorage):
+class RetryingRDBStorage(AtomicClaimRDBStorage):
     """Optuna's RDB storage whose database calls are retried through outages.
 
     Being an ``RDBStorage``, Optuna still puts its trial cache in front of it (what keeps a study

@@ -142,7 +142,9 @@ def open_storage(url: StorageUrl, create: bool = False) -> Storage:
         _require_sqlite_file(url)
     if url.is_grpc:
         return Storage(url, _grpc_proxy(url, optuna.storages.GrpcStorageProxy))
-    return Storage(url, _connect(url, optuna.storages.RDBStorage))
+    from hpo.atomic_claim import AtomicClaimRDBStorage
+
+    return Storage(url, _connect(url, AtomicClaimRDBStorage))
 
 
 def open_worker_storage(url: StorageUrl) -> Storage:

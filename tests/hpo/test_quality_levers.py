@@ -19,7 +19,8 @@ def test_study_with_mined_negatives_and_matryoshka_dimensions(tmp_path: Path, ti
     raw["search_space"].update(hard_negatives=MINING, matryoshka_dims=[32, 16])
     raw["evaluation"]["matryoshka_dim"] = 32
     url = f"sqlite:///{tmp_path}/study.db"
-    env = {"HPO_CACHE": str(tmp_path / "cache")}
+    # The user's default cache folder is elsewhere, so only $HPO_CACHE can serve the mined negatives.
+    env = {"HPO_CACHE": str(tmp_path / "cache"), "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
     assert invoke("create-study", "--config", str(write_config(tmp_path, raw)), "--storage", url).exit_code == 0
     # Two worker processes in turn: the second finds the first one's mined negatives on disk.
     for _ in range(2):
