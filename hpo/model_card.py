@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpo.evaluation import FinalReport, table_value
+from hpo.markdown import markdown_text
 
 if TYPE_CHECKING:
     from hpo.config import DataConfig, DataSource, StudyConfig
@@ -47,7 +48,7 @@ def card_section(document: ExportedBest, config: StudyConfig, report: FinalRepor
         "",
         "| hyperparameter | value |",
         "|---|---|",
-        *[f"| {k} | {v} |" for k, v in training.items()],
+        *[f"| {k} | {markdown_text(v)} |" for k, v in training.items()],
         "",
         "### Data",
         "",
@@ -91,7 +92,7 @@ def _significance_lines(report: FinalReport) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for row in report.verdicts:
-        name = public_name(row.reference.removesuffix(" (zero-shot)")) + " (zero-shot)"
+        name = _model_name(row.reference.removesuffix(" (zero-shot)") + " (zero-shot)")
         c = row.comparison
         if c is None:
             lines.append(f"| {name} | {row.metric} | - | - | no verdict ({row.reason}) |")
@@ -123,13 +124,18 @@ def _metric_line(document: ExportedBest) -> str:
 
 
 def _row(model: str, values: list[float]) -> str:
-    name = public_name(model.removesuffix(" (zero-shot)")) + (" (zero-shot)" if model.endswith(" (zero-shot)") else "")
-    return f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |"
+    return f"| {_model_name(model)} | " + " | ".join(f"{v:.4f}" for v in values) + " |"
+
+
+def _model_name(model: str) -> str:
+    """A table's model column as published: ``tuned``, or a base model's public name (and "(zero-shot)")."""
+    base = model.removesuffix(" (zero-shot)")
+    return markdown_text(public_name(base)) + model[len(base) :]
 
 
 def _data_lines(data: DataConfig) -> list[str]:
     def describe(source: DataSource | None, carved: str) -> str:
-        return carved if source is None else public_name(source.describe())
+        return carved if source is None else markdown_text(public_name(source.describe()))
 
     lines = [
         f"- train: {describe(data.train, '')}",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hpo import attrs
 from hpo.config import StudyConfig
 from hpo.cost import study_spend
+from hpo.markdown import markdown_text
 from hpo.space import FixedParam
 from hpo.trial_kinds import confirmation_trials, ranked_complete
 
@@ -42,7 +43,7 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
         "",
         "**Data**",
         "",
-        *config.data.describe(),
+        *map(markdown_text, config.data.describe()),
         f"- loaded: {', '.join(f'{k} {v}' for k, v in summary.items())}",
         f"- fingerprint: `{study.user_attrs.get(attrs.FINGERPRINT, '')}`",
         "",
@@ -50,7 +51,7 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
         "",
         "| parameter | values |",
         "|---|---|",
-        *[f"| {name} | {_values(param)} |" for name, param in _space_rows(config)],
+        *[f"| {name} | {markdown_text(_values(param))} |" for name, param in _space_rows(config)],
         "",
         f"**Budget**: {config.budget.n_trials} trials; sampler {config.sampler.type}; pruner {config.pruner.type}; "
         f"intermediate evaluations every {config.evaluation.every_samples} training samples.",
@@ -71,9 +72,8 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
             test = result.get("test", {})
             value = "-" if "value" not in test else f"{test['value']:.4f}"
             dev = result["dev"]
-            lines.append(
-                f"| {model} | {dev['value']:.4f} | {dev.get('corpus', '')} | {value} | {test.get('corpus', '')} |"
-            )
+            cells = [markdown_text(model), f"{dev['value']:.4f}", dev.get("corpus", ""), value, test.get("corpus", "")]
+            lines.append("| " + " | ".join(cells) + " |")
     trials = study.get_trials(deepcopy=False)
     spend = study_spend(trials)
     if spend.device_seconds:
@@ -143,4 +143,4 @@ def _best(study: optuna.Study, config: StudyConfig) -> str:
     best = ranked[0]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
     corpus = best.user_attrs.get(attrs.EVAL_CORPUS, "dev")
-    return f"trial {best.number}, {config.metric_name} = {best.value:.4f} on {corpus} ({params})."
+    return f"trial {best.number}, {config.metric_name} = {best.value:.4f} on {corpus} ({markdown_text(params)})."

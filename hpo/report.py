@@ -6,7 +6,6 @@ with the study summary and a table of the top trials.
 
 from __future__ import annotations
 
-import html
 import logging
 import warnings
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from hpo import attrs
 from hpo.dimensions import PLOT, uses_dimensions, write_dimension_plot
 from hpo.errors import UsageError
+from hpo.markdown import markdown_text
 from hpo.pareto import cost_axes, format_fronts, trial_points
 from hpo.pareto_plots import write_front_plots
 from hpo.plot_labels import plotting_copy, short_labels, short_value
@@ -120,11 +120,6 @@ def _has_data(study: optuna.Study, name: str) -> bool:
     return bool(complete)
 
 
-def markdown_text(value: str) -> str:
-    """``value`` shown as text in Markdown: HTML escaped, table pipes kept out of the table's structure."""
-    return html.escape(value).replace("|", "\\|")
-
-
 def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, str], top: int) -> str:
     import optuna
 
@@ -150,7 +145,7 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
         minutes = record.get(attrs.WALL_SECONDS, 0) / 60
         params = markdown_text(describe_params(trial.params))
         lines.append(
-            f"| {trial.number} | {trial.value:.4f} | {markdown_text(str(record.get(attrs.EVAL_CORPUS, '-')))} | "
+            f"| {trial.number} | {trial.value:.4f} | {markdown_text(record.get(attrs.EVAL_CORPUS, '-'))} | "
             f"{record.get(attrs.SAMPLES_SEEN, '-')} | {record.get(attrs.TRAIN_SAMPLES_PER_SECOND, '-')} | "
             f"{minutes:.1f} | {record.get(attrs.COST_USD, '-')} | {record.get(attrs.ENCODE_PER_SECOND, '-')} | "
             f"{params} |"
