@@ -9,6 +9,9 @@ A task is one module in this package and one line in :mod:`objectives.registry`.
 - the training dataset and the evaluators (capped and full);
 - how the dev split joins training for the final model.
 
+A task on text pairs with one gold value per pair derives from :class:`PairTask`, which brings the
+training dataset, the dev join and the evaluator's shell.
+
 Task modules import torch and sentence-transformers only inside the methods that train or
 evaluate, so validating a config (and ``hpo --help``) stays fast. Imports run one way: tasks use
 the core (config types, data readers, the training engine); the core never imports a task.
