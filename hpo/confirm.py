@@ -20,6 +20,7 @@ meant for after the search.
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ from hpo.verdicts import VerdictRow, compare_runs
 
 if TYPE_CHECKING:
     import optuna
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,13 @@ def queue_confirmation(stored: StoredStudy, top_k: int, seeds: int) -> list[Queu
     chosen = _distinct(ranked_complete(trials, config.direction))[:top_k]
     if not chosen:
         raise StudyError(f"study '{study.study_name}' has no complete search trial to confirm yet")
+    if len(chosen) < top_k:
+        logger.warning(
+            "study '%s' has %d distinct complete configs, fewer than --top-k %d: confirming those",
+            study.study_name,
+            len(chosen),
+            top_k,
+        )
     existing = {
         (int(t.user_attrs[attrs.CONFIRMS]), int(t.user_attrs.get(attrs.SEED, -1)))
         for t in confirmation_trials(trials)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import invoke, load_study, retrieval_config, write_config
+from tests.helpers import hpo, invoke, load_study, retrieval_config, write_config
 
 
 def test_confirmation_runs_are_queued_run_by_a_worker_and_reported(tmp_path: Path, tiny_model: str) -> None:
@@ -70,3 +70,8 @@ def test_confirmation_runs_are_queued_run_by_a_worker_and_reported(tmp_path: Pat
     assert bad.stderr == "error: --report takes no --top-k or --seeds: it reports on the runs already queued\n"
     missing = invoke("confirm", "--study", "tiny-retrieval", "--storage", url, "--top-k", "2")
     assert missing.stderr == "error: give --top-k K and --seeds S to queue confirmation runs, or --report\n"
+
+    distinct = {json.dumps(t.params, sort_keys=True) for t in complete}
+    more = hpo("confirm", "--study", "tiny-retrieval", "--top-k", "9", "--seeds", "2", storage=url)
+    assert more.returncode == 0, more.stderr
+    assert f"has {len(distinct)} distinct complete configs, fewer than --top-k 9: confirming those" in more.stderr
