@@ -42,7 +42,8 @@ from hpo.config import StudyConfig
 from hpo.config_file import parse_config
 from hpo.significance import paired_bootstrap
 from hpo.space import HardNegatives, TrainingParams
-from hpo.training.mined_cache import CACHE_DIR_ENV, MinedCache
+from hpo.training.disk_cache import CACHE_ENV
+from hpo.training.mined_cache import MinedCache
 
 SIZES = {
     "small": (Workload(train=128, dev=40, test=100, corpus=1000, corpus_cap=300), 3),
@@ -89,6 +90,7 @@ def main() -> None:
     )
     parser.add_argument("--replay-only", action="store_true", help="only the replay, on an earlier --workdir")
     args = parser.parse_args()
+    args.workdir = args.workdir.resolve()  # the study configs name their data files by absolute path
     workload, default_trials = SIZES[args.size]
     trials = args.trials or default_trials
     if args.replay_only:
@@ -144,7 +146,7 @@ def run_arm(workdir: Path, data_dir: Path, workload: Workload, arm: str, trials:
     config_path = folder / "study.yaml"
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     storage = f"sqlite:///{folder / 'study.db'}"
-    os.environ[CACHE_DIR_ENV] = str(folder / "cache")  # each study mines for itself: honest mining times
+    os.environ[CACHE_ENV] = str(folder / "cache")  # each study mines for itself: honest mining times
     started = time.perf_counter()
     hpo("create-study", "--config", str(config_path), storage=storage)
     hpo("worker", "--study", raw["study_name"], "--progress", "log", storage=storage)
@@ -195,7 +197,7 @@ def retrain_and_test(
 
     task = get_task("retrieval")
     data = task.load_data(config, include_test=True)
-    cache = RunCache(task, data, config, MinedCache(cache_dir / "mined"))
+    cache = RunCache(task, data, config, mined=MinedCache(cache_dir / "mined"))
     _, model = run_training(task, params, data, config, NullReporter(), keep_model=True, cache=cache)
     per_dim = test_ndcg_by_dimension(task, data, config, model)
     false_negatives = "-"
@@ -270,7 +272,7 @@ def cache_timing(workdir: Path, data_dir: Path, workload: Workload) -> None:
         params = base.model_copy(update={"hard_negatives": settings})
         seconds = []
         for _ in range(2):
-            cache = RunCache(task, data, config, MinedCache(workdir / "timing-cache"))
+            cache = RunCache(task, data, config, mined=MinedCache(workdir / "timing-cache"))
             _, record = cache.mined_train_dataset(params, "cpu", "fp32")
             seconds.append((record.seconds, record.cache))
         (cold, cold_use), (warm, warm_use) = seconds
