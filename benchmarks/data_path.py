@@ -24,7 +24,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.bioasq_bench import MODEL, SOURCE
 
@@ -63,7 +63,7 @@ def loader_rate(model: Any, dataset: Any, batch_size: int, sampler: Any, workers
         )
         loader = trainer.get_train_dataloader()
         for epoch in range(epochs):
-            loader.set_epoch(epoch)
+            cast(Any, loader).set_epoch(epoch)  # accelerate's prepared loader has it
             started = time.perf_counter()
             samples = sum(len(batch["anchor_input_ids"]) for batch in loader)
             seconds = time.perf_counter() - started

@@ -80,6 +80,9 @@ def main() -> None:
     cache = RunCache(objective, data, config)
     device = best_device()
     precision = best_precision(device, config.precision)
+    # InformationRetrievalEvaluators: their corpus, settings and embedding helpers are read below.
+    capped: Any
+    full: Any
     capped, capped_corpus = cache.evaluator("dev", capped=True)
     full, full_corpus = cache.evaluator("dev", capped=False)
     dev = data.dev

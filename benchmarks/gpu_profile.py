@@ -263,10 +263,10 @@ def bare_versus_hpo(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bo
     runs = []
     for label in ("first", "steady"):
         with Monitor(gpu) as monitor:
-            run, _ = run_training(task, params, data, config, NullReporter(), cache=cache)
-        runs.append({"label": label, "train_samples_per_second": run.train_samples_per_second, **monitor.figures()})
-        runs[-1].update(peak_memory_mb=run.peak_memory_mb, memory_kind=run.memory_kind, seconds=run.seconds)
-        log(f"hpo trial ({label}): {run.train_samples_per_second:.0f} training samples/s")
+            trial, _ = run_training(task, params, data, config, NullReporter(), cache=cache)
+        runs.append({"label": label, "train_samples_per_second": trial.train_samples_per_second, **monitor.figures()})
+        runs[-1].update(peak_memory_mb=trial.peak_memory_mb, memory_kind=trial.memory_kind, seconds=trial.seconds)
+        log(f"hpo trial ({label}): {trial.train_samples_per_second:.0f} training samples/s")
     del cache  # the base model's GPU copy and cached blocks: the next sections' workers need the memory
     release_memory()
     best_name, best = max(result["bare"].items(), key=lambda item: item[1]["samples_per_second"])

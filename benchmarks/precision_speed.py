@@ -54,7 +54,12 @@ def main() -> None:
 
     def train(bf16: bool) -> tuple[float, float]:
         m = model()
-        settings = {"per_device_train_batch_size": 16, "num_train_epochs": 1, "learning_rate": 5e-5, "seed": 1}
+        settings: dict[str, Any] = {
+            "per_device_train_batch_size": 16,
+            "num_train_epochs": 1,
+            "learning_rate": 5e-5,
+            "seed": 1,
+        }
         with tempfile.TemporaryDirectory() as output:
             arguments = SentenceTransformerTrainingArguments(
                 output_dir=output,

@@ -61,7 +61,7 @@ def child(storage: str, n_trials: int | None = None) -> dict[str, Any]:
             if threading.current_thread() is threading.main_thread():  # heartbeats run beside
                 storage_seconds[0] += time.perf_counter() - began
 
-    hpo.retrying_storage.retry_call = timed  # type: ignore[assignment]
+    hpo.retrying_storage.retry_call = timed
     clock = time.perf_counter()
     summary = run_worker(StorageUrl.parse(storage), STUDY, n_trials=n_trials)
     return {

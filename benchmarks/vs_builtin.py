@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -135,7 +135,9 @@ def run_builtin(folder: Path, trials: int, seed: int) -> dict[str, Any]:
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
     )
     search_seconds = time.perf_counter() - started
-    states = [t.state.name for t in trainer._trial.study.trials]
+    if isinstance(best, list):  # only multi-objective searches return a list
+        raise TypeError("a single-objective search returned several best runs")
+    states = [t.state.name for t in cast(optuna.Trial, trainer._trial).study.trials]
 
     retrain_started = time.perf_counter()
     final = SentenceTransformerTrainer(
