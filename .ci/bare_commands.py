@@ -63,6 +63,9 @@ def main() -> None:
             sys.exit(f"the grpc:// worker did not complete its trial:\n{status}")
         run("studies", storage=grpc)
         run("best", "--study", "bare", "-o", str(work / "best.yaml"), storage=db_url)
+        run("confirm", "--study", "bare", "--top-k", "1", "--seeds", "1", storage=db_url)
+        run("worker", "--study", "bare", storage=db_url)  # runs the confirmation
+        run("confirm", "--study", "bare", "--report", storage=db_url)
         run("baseline", "--study", "bare", storage=db_url)
         run("report", "--study", "bare", "-o", str(work / "report"), storage=db_url)
         run("train", str(work / "best.yaml"), "-o", str(work / "final"))
