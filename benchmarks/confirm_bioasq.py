@@ -1,7 +1,7 @@
 """BioASQ with the offline MiniLM: search, confirm the top configs with new seeds, test the winner.
 
     python -m benchmarks.confirm_bioasq --size smoke [--storage sqlite:///confirm-smoke.db]
-    python -m benchmarks.confirm_bioasq --size full  [--storage sqlite:///confirm-full.db]
+    python -m benchmarks.confirm_bioasq --size full  [--storage sqlite:///confirm-full.db] [--no-pruner]
 
 ``full`` is ``benchmarks/bioasq-minilm.yaml`` (256 training questions, 100 dev questions scored on a
 1,000-passage capped corpus, 6 trials) priced at $0.20 per CPU hour, then ``hpo confirm --top-k 3
@@ -11,6 +11,8 @@ commands on a small subset (bioasq_bench's writer: 64 training, 30 dev and 40 te
 600 passages; 3 trials, top 2 with 2 seeds). Runs every command as a user would (its own process,
 offline) and prints each command's wall time, the search, the confirmation report (mean ± sd per
 config, the winner, whether the search's best stayed best, the verdicts) and the test verdicts.
+With ``--no-pruner`` the search runs without its pruner, so that every trial completes and
+``--top-k`` has as many configs to confirm.
 """
 
 from __future__ import annotations
@@ -76,11 +78,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="smoke")
     parser.add_argument("--storage", help="default: sqlite:///confirm-<size>.db in a new temporary folder")
+    parser.add_argument(
+        "--no-pruner", action="store_true", help="search without the pruner, so that every trial completes"
+    )
     args = parser.parse_args()
     size = SIZES[args.size]
     work = Path(tempfile.mkdtemp(prefix=f"confirm-{args.size}-"))
     storage = args.storage or f"sqlite:///{work}/confirm.db"
     config = _full_config(work) if args.size == "full" else _smoke_config(work)
+    if args.no_pruner:  # K distinct complete configs for --top-k K, whatever the pruner would stop
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        raw["pruner"] = {"type": "none"}
+        config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     study = "bioasq-confirm"
     best = work / "confirmed.yaml"
     steps: list[tuple[str, tuple[str, ...]]] = [
