@@ -27,6 +27,7 @@ from hpo.training.result import NullReporter
 from hpo.verdicts import verdict_row
 
 if TYPE_CHECKING:
+    from hpo.training.run_cache import RunCache
     from objectives.task import Split, Task
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def train_final(
     baselines stored by ``hpo baseline`` are reused when they scored the same items. With
     ``progress``, encodings show a progress bar with an ETA.
     """
+    from hpo.training.disk_cache import DiskCache
+    from hpo.training.run_cache import RunCache
     from objectives.registry import get_task
 
     if seeds < 1:
@@ -118,14 +121,15 @@ def train_final(
     if expected and fingerprint(data) != expected:
         logger.warning("the data differs from the data the search ran on; the scores are not comparable")
     train_data = task.with_dev_in_training(data) if "dev" in splits else data
+    # One cache for every seed: the base model, tokens, evaluators and mined negatives are built once.
+    cache = RunCache(task, train_data, config, DiskCache.from_environment())
     first = recipe.document.training_seed
-    dev, test, model, mining = _train_and_test(
-        task, recipe, config, data, train_data, splits, first, progress, keep=True
-    )
+    dev, test, model, mining = _train_and_test(task, recipe, config, data, cache, splits, first, progress, keep=True)
     other_seeds = []
     for seed in range(first + 1, first + seeds):
-        seed_dev, seed_test, _, _ = _train_and_test(task, recipe, config, data, train_data, splits, seed, progress)
+        seed_dev, seed_test, _, _ = _train_and_test(task, recipe, config, data, cache, splits, seed, progress)
         other_seeds.append(SeedRun(seed, seed_dev, seed_test))
+    del cache  # its base model: the zero-shot scoring below loads its own
     baselines = []
     if data.has_test:
         for base in (*config.search_space.searched_models(), *compare):
@@ -171,7 +175,7 @@ def _train_and_test(
     recipe: BestRecipe,
     config: StudyConfig,
     data: Any,
-    train_data: Any,
+    cache: RunCache,
     splits: tuple[str, ...],
     seed: int,
     progress: bool,
@@ -183,7 +187,7 @@ def _train_and_test(
 
     logger.info("training %s with seed %d", recipe.document.training.model, seed)
     reporter = LogReporter(f"seed {seed}")
-    result, model = run_training(task, recipe.document.training, train_data, config, reporter, True, seed=seed)
+    result, model = run_training(task, recipe.document.training, cache.data, config, reporter, True, cache, seed)
     if model is None:
         raise HpoError("the training run returned no model")
     name = "tuned" if keep else f"tuned (seed {seed})"

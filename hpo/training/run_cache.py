@@ -55,8 +55,8 @@ class RunCache:
     ) -> None:
         """``fingerprint`` is the data's (:func:`hpo.data.fingerprint.fingerprint`); with ``disk`` it
         keys the shared entries, and is computed here when not given. Mined negatives are kept in
-        ``mined``, else under the disk cache, else under the one ``$HPO_CACHE`` names (the default
-        place when it is ``off``: mining is too costly to repeat for every run)."""
+        ``mined``, else under the disk cache (else in a cache of their own at the default place:
+        mining is too costly to repeat for every run)."""
         self.task = task
         self.data = data
         self.config = config
@@ -68,7 +68,7 @@ class RunCache:
         self._evaluators: dict[tuple[Split, bool], tuple[BaseEvaluator, str]] = {}
         self._train_dataset: Any = None
         self.table_texts_tokenized = 0
-        root = (disk or DiskCache.from_environment() or DiskCache.default()).root
+        root = (disk or DiskCache.default()).root
         self._mined = MinedDatasets(task, data, config, mined or MinedCache(root / "mined"))
 
     def model(self, name: str, device: str, max_seq_length: int | None) -> SentenceTransformer:
