@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy
 import yaml
 
-from hpo.testing import build_tiny_model, tiny_study_config, wait_for_port
+from hpo.training.testing import build_tiny_model, tiny_study_config, wait_for_port
 
 ADMIN = os.environ.get("HPO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 HPO = [sys.executable, "-m", "hpo"]

@@ -19,7 +19,7 @@ import optuna
 
 from benchmarks.bioasq_bench import hpo
 from benchmarks.printing import print_run
-from hpo.config_file import load_config
+from hpo.store.config_file import load_config
 
 BIOASQ = Path(__file__).with_name("bioasq-minilm.yaml")
 

@@ -65,11 +65,11 @@ def main() -> None:
 
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    from hpo.config_file import parse_config
+    from hpo.store.config_file import parse_config
     from hpo.training.models import best_device
     from hpo.training.precision import best_precision, inference_autocast
     from hpo.training.result import NullReporter
-    from hpo.training.run import evaluate, release, run_training
+    from hpo.training.run import evaluate, release, train_model
     from hpo.training.run_cache import RunCache
     from objectives.registry import get_task
 
@@ -140,7 +140,7 @@ def main() -> None:
     release(base)
     for lr, batch in GRID:
         params = config.search_space.resolve({"learning_rate": lr, "batch_size": batch, "warmup_ratio": 0.1})
-        _, model = run_training(objective, params, data, config, NullReporter(), keep_model=True, cache=cache)
+        _, model = train_model(objective, params, data, config, NullReporter(), cache=cache)
         score(f"lr {lr:.1e} batch {batch}", model)
         release(model)
 

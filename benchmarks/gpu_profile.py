@@ -13,7 +13,7 @@ and says so):
 
 1. ``bare``: SentenceTransformerTrainer on the same pairs, batches (NO_DUPLICATES, seed 42) and
    precision, with 0 and with ``--loader-workers`` data-loader processes; its best samples/s
-   against a steady hpo trial's training samples/s (``run_training``, the second of two in one
+   against a steady hpo trial's training samples/s (``train_trial``, the second of two in one
    process), and their ratio (target: at least 1.0).
 2. ``warm_up``: two ``hpo worker`` processes in turn on a fresh disk cache, each running three
    (smoke: two) trials with the same fixed parameters: each worker's first trial against its later ones
@@ -152,7 +152,7 @@ class Monitor:
     """GPU utilization and memory sampled around a section (nothing on a CPU)."""
 
     def __init__(self, gpu: bool) -> None:
-        from hpo.gpu_monitor import GpuMonitor
+        from hpo.workers.gpu_monitor import GpuMonitor
 
         self.monitor = GpuMonitor([0] if gpu else [])
 
@@ -233,12 +233,12 @@ def bare_run(model_path: str, pairs: Any, sizes: Sizes, workers: int, device: st
 
 def bare_versus_hpo(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bool) -> dict[str, Any]:
     """Section 1: the bare trainer's loader settings against a steady hpo trial, same batches."""
-    from hpo.config_file import parse_config
+    from hpo.store.config_file import parse_config
     from hpo.training.disk_cache import DiskCache
     from hpo.training.models import best_device, resolve_model_path
     from hpo.training.precision import best_precision
     from hpo.training.result import NullReporter
-    from hpo.training.run import run_training
+    from hpo.training.run import train_trial
     from hpo.training.run_cache import RunCache
     from objectives.registry import get_task
 
@@ -263,7 +263,7 @@ def bare_versus_hpo(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bo
     runs = []
     for label in ("first", "steady"):
         with Monitor(gpu) as monitor:
-            trial, _ = run_training(task, params, data, config, NullReporter(), cache=cache)
+            trial = train_trial(task, params, data, config, NullReporter(), cache=cache)
         runs.append({"label": label, "train_samples_per_second": trial.train_samples_per_second, **monitor.figures()})
         runs[-1].update(peak_memory_mb=trial.peak_memory_mb, memory_kind=trial.memory_kind, seconds=trial.seconds)
         log(f"hpo trial ({label}): {trial.train_samples_per_second:.0f} training samples/s")
@@ -283,8 +283,8 @@ def bare_versus_hpo(folder: Path, model: str, sizes: Sizes, gpu: bool, smoke: bo
 
 def create_study(config: Path, storage: str) -> None:
     """``hpo create-study``, in this process (it has its libraries loaded already)."""
-    from hpo.storage import StorageUrl
-    from hpo.study import create_study_from_file
+    from hpo.results.new_study import create_study_from_file
+    from hpo.store.storage import StorageUrl
 
     create_study_from_file(str(config), StorageUrl.parse(storage))
 
@@ -439,7 +439,7 @@ def main() -> None:
     folder.mkdir(parents=True)
     model = MODEL
     if args.smoke:
-        from hpo.testing import build_tiny_model
+        from hpo.training.testing import build_tiny_model
 
         with stdout_to_stderr():  # the tokenizer trainer writes its progress to file descriptor 1
             model = str(build_tiny_model(folder / "tiny"))

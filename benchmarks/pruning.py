@@ -67,8 +67,8 @@ def replay(curves: dict[int, dict[int, float]], pruner: dict[str, Any]) -> Outco
     """What ``pruner`` would have done to trials with these curves, run in this order."""
     import optuna
 
-    from hpo.config_file import parse_config
-    from hpo.study import build_pruner
+    from hpo.store.config_file import parse_config
+    from hpo.store.study import build_pruner
 
     config = parse_config(study_config(Path("."), pruner=pruner), source="pruning")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

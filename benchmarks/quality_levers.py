@@ -38,10 +38,11 @@ import yaml
 
 from benchmarks.bioasq_bench import SOURCE, Workload, hpo, study_config, write_subset
 from hpo import attrs
-from hpo.config import StudyConfig
-from hpo.config_file import parse_config
-from hpo.significance import paired_bootstrap
-from hpo.space import HardNegatives, TrainingParams
+from hpo.settings.config import StudyConfig
+from hpo.settings.levers import HardNegatives
+from hpo.settings.space import TrainingParams
+from hpo.stats.significance import paired_bootstrap
+from hpo.store.config_file import parse_config
 from hpo.training.disk_cache import CACHE_ENV
 from hpo.training.mined_cache import MinedCache
 
@@ -191,14 +192,14 @@ def retrain_and_test(
 ) -> tuple[list[float], dict[int, float], str]:
     """Retrain ``params`` as ``hpo train`` does; per-query test NDCG@10, mean NDCG@10 per dimension, false negatives."""
     from hpo.training.result import NullReporter
-    from hpo.training.run import run_training
+    from hpo.training.run import train_model
     from hpo.training.run_cache import RunCache
     from objectives.registry import get_task
 
     task = get_task("retrieval")
     data = task.load_data(config, include_test=True)
     cache = RunCache(task, data, config, mined=MinedCache(cache_dir / "mined"))
-    _, model = run_training(task, params, data, config, NullReporter(), keep_model=True, cache=cache)
+    _, model = train_model(task, params, data, config, NullReporter(), cache=cache)
     per_dim = test_ndcg_by_dimension(task, data, config, model)
     false_negatives = "-"
     if params.hard_negatives is not None:

@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--storage", default="sqlite:///quora-tiny.db")
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     args = parser.parse_args()
-    from hpo.testing import build_tiny_model
+    from hpo.training.testing import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="quora-tiny-"))
     model = build_tiny_model(work)

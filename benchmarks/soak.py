@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from hpo.testing import build_tiny_model, tiny_study_config
+from hpo.training.testing import build_tiny_model, tiny_study_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 5433

@@ -48,9 +48,7 @@ def create_study(path: Path, raw: dict[str, Any], env: dict[str, str]) -> None:
     )
 
 
-def trivial_train(
-    objective: Any, params: Any, data: Any, config: Any, reporter: Any, seed: int | None = None
-) -> tuple[Any, None]:
+def trivial_train(objective: Any, params: Any, data: Any, config: Any, reporter: Any, seed: int | None = None) -> Any:
     """Stands in for fine-tuning: three intermediate reports and a result, in about 50 ms."""
     from hpo.training.result import Pruned, RunResult
 
@@ -77,13 +75,14 @@ def trivial_train(
         "trivial",
         "trivial",
     )
-    return result, None
+    return result
 
 
 def worker_main(study: str) -> None:
     from hpo.progress import LogProgress
-    from hpo.storage import StorageUrl
-    from hpo.worker import StopSignals, run_worker
+    from hpo.store.storage import StorageUrl
+    from hpo.workers.signals import StopSignals
+    from hpo.workers.worker import run_worker
 
     with StopSignals() as stop:
         run_worker(StorageUrl.resolve(None, os.environ), study, stop=stop, progress=LogProgress, train=trivial_train)

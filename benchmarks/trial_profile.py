@@ -44,14 +44,14 @@ def child(storage: str, n_trials: int | None = None) -> dict[str, Any]:
     import sentence_transformers  # noqa: F401
     import torch  # noqa: F401
 
-    import hpo.retrying_storage
-    from hpo.storage import StorageUrl
-    from hpo.training.run import run_training  # noqa: F401
-    from hpo.worker import run_worker
+    import hpo.store.retrying_storage
+    from hpo.store.storage import StorageUrl
+    from hpo.training.run import train_trial  # noqa: F401
+    from hpo.workers.worker import run_worker
 
     imports = time.perf_counter() - clock
     storage_seconds = [0.0]
-    original = hpo.retrying_storage.retry_call
+    original = hpo.store.retrying_storage.retry_call
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
@@ -61,7 +61,7 @@ def child(storage: str, n_trials: int | None = None) -> dict[str, Any]:
             if threading.current_thread() is threading.main_thread():  # heartbeats run beside
                 storage_seconds[0] += time.perf_counter() - began
 
-    hpo.retrying_storage.retry_call = timed
+    hpo.store.retrying_storage.retry_call = timed
     clock = time.perf_counter()
     summary = run_worker(StorageUrl.parse(storage), STUDY, n_trials=n_trials)
     return {

@@ -7,15 +7,16 @@ role   required what it holds
 ====== ======== =================================================
 text1  yes      the first text of the pair
 text2  yes      the second text of the pair
-label  yes      1 if the texts match (duplicates), else 0
+label  yes      1 if the texts match (duplicates), else 0 (or true/false)
 ====== ======== =================================================
 
 Each role reads the column of the same name unless ``data.columns`` maps it. Pairs that share a
-text stay in one split.
+text stay in one split. Other two-valued labels (yes/no, match/other) name their match value in
+``data.positive_label``: it reads as 1, the other value as 0.
 
 Losses: OnlineContrastiveLoss (``margin``), ContrastiveLoss (``margin``, ``size_average``).
 Evaluator: sentence-transformers' BinaryClassificationEvaluator on cosine similarity (AP, accuracy,
-F1, precision, recall, MCC).
+F1, precision, recall, MCC), keeping each pair's score (:mod:`objectives.pair_classification_evaluator`).
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hpo.config import StudyConfig
 from hpo.data import rows
-from hpo.data.pairs import PairData, PairSplit, load_pair_splits
+from hpo.data.pairs import LabelReader, PairData, PairSplit, load_pair_splits
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.errors import DataError
-from hpo.item_scores import ItemScores
-from hpo.training.losses import LossSpec, sentence_transformers_loss
-from hpo.weighted_metrics import Array, WeightedMetric, average_precision, f1, mcc, mean, precision, recall
-from objectives.task import PAIR_TEXTS, Column, Metrics, PairTask, Split
+from hpo.settings.config import StudyConfig
+from hpo.settings.losses import LossSpec, sentence_transformers_loss
+from hpo.stats.item_scores import ItemScores
+from hpo.stats.weighted_metrics import Array, WeightedMetric, average_precision, f1, mcc, mean, precision, recall
+from hpo.training.task import PAIR_TEXTS, Column, Metrics, PairTask, Split
 
 if TYPE_CHECKING:
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
@@ -78,14 +79,17 @@ class PairClassificationTask(PairTask[LabelledPairs]):
         table=("ap", "accuracy", "f1"),
     )
     thresholds_from_dev = True
+    default_loss = "OnlineContrastiveLoss"
+    default_loss_params: ClassVar[Mapping[str, Any]] = {"margin": 0.5}
 
     def load_data(self, config: StudyConfig, include_test: bool = False) -> LabelledPairs:
         columns = self.column_map(config.data)
-        splits = load_pair_splits(config, columns, self.label_role, _label, include_test, "both 0 and 1 are needed")
+        label = label_reader(config.data.positive_label)
+        splits = load_pair_splits(config, columns, self.label_role, label, include_test, "both 0 and 1 are needed")
         return LabelledPairs(*splits)
 
     def pair_evaluator(self, pairs: PairSplit, split: Split, batch_size: int) -> BaseEvaluator:
-        from hpo.training.item_evaluators import ItemBinaryClassificationEvaluator
+        from objectives.pair_classification_evaluator import ItemBinaryClassificationEvaluator
 
         return ItemBinaryClassificationEvaluator(
             sentences1=pairs.text1,
@@ -131,11 +135,29 @@ class PairClassificationTask(PairTask[LabelledPairs]):
 _AT_THRESHOLD: dict[str, WeightedMetric] = {"f1": f1, "precision": precision, "recall": recall, "mcc": mcc}
 
 
-def _label(row: Row, index: int, where: str, field: Field) -> float:
-    value = rows.value(row, index, where, field)
-    if isinstance(value, bool) or value in (0, 1):
-        return int(value)
-    raise DataError(f"{where}: row {index}: column '{field.column}' (label) must be 0 or 1, got {value!r}")
+def label_reader(positive: str | int | bool | None) -> LabelReader:
+    """Reads a 0/1 (or boolean) label; with ``positive`` (data.positive_label), that value is 1 and any other 0."""
+
+    def read(row: Row, index: int, where: str, field: Field) -> float:
+        value = rows.value(row, index, where, field)
+        if positive is not None:
+            return int(_normal(value) == _normal(positive))
+        if isinstance(value, bool) or value in (0, 1):
+            return int(value)
+        raise DataError(
+            f"{where}: row {index}: column '{field.column}' (label) must be 0 or 1, got {value!r}"
+            "; for other labels set data.positive_label to the value that means a match"
+        )
+
+    return read
+
+
+def _normal(value: object) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
 
 
 TASK = PairClassificationTask()

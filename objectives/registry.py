@@ -1,6 +1,6 @@
 """Every task hpo knows, by the name a study config gives in ``objective``.
 
-Adding a task: one module in this package that defines a :class:`~objectives.task.Task`, and one
+Adding a task: one module in this package that defines a :class:`~hpo.training.task.Task`, and one
 line here.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpo.training.task import Task
 from objectives import pair_classification, retrieval, similarity
-from objectives.task import Task
 
 TASKS: dict[str, Task[Any]] = {
     retrieval.TASK.name: retrieval.TASK,

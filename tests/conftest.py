@@ -26,7 +26,7 @@ def _disk_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Path of a tiny BERT sentence-transformer built for this test session."""
-    from hpo.testing import build_tiny_model
+    from hpo.training.testing import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("model")))
 

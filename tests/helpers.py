@@ -17,11 +17,11 @@ import yaml
 from click.testing import CliRunner, Result
 
 from hpo.cli import cli
-from hpo.config import StudyConfig
-from hpo.config_file import parse_config
-from hpo.space import TrainingParams
-from hpo.storage import Storage, StorageUrl, open_storage
-from hpo.testing import tiny_study_config
+from hpo.settings.config import StudyConfig
+from hpo.settings.space import TrainingParams
+from hpo.store.config_file import parse_config
+from hpo.store.storage import Storage, StorageUrl, open_storage
+from hpo.training.testing import tiny_study_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config_file import load_config
+from hpo.store.config_file import load_config
 
 SEARCH_SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
 

@@ -13,6 +13,10 @@ class TaskData(Protocol):
     @property
     def has_test(self) -> bool: ...
 
+    def train_size(self) -> int:
+        """Training samples in one epoch (the evaluation schedule is checked against it)."""
+        ...
+
     def summary(self) -> dict[str, Any]:
         """Row counts and the like, stored on the study and shown in its note."""
         ...

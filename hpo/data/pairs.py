@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from hpo.config import StudyConfig
 from hpo.data import rows
 from hpo.data.rows import Field
 from hpo.data.sources import Row
 from hpo.data.splits import carve, pair_group_keys, pair_keys, sample
 from hpo.errors import DataError
+from hpo.settings.config import StudyConfig
 
 LabelReader = Callable[[Row, int, str, Field], float]
 
@@ -64,6 +64,9 @@ class PairData:
         if pairs is None:
             raise ValueError(f"the {name} split was not loaded")
         return pairs
+
+    def train_size(self) -> int:
+        return len(self.train)
 
     def summary(self) -> dict[str, Any]:
         return {"train_pairs": len(self.train), "dev_pairs": len(self.dev)}

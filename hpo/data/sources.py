@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hpo.config import FILE_FORMATS, DataSource
 from hpo.errors import DataError
+from hpo.settings.config import FILE_FORMATS, DataSource
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from hpo.config import DataConfig, DataSource
 from hpo.data.sources import Row, read_rows
+from hpo.settings.config import DataConfig, DataSource
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from torch import nn
 
-    from hpo.config import StudyConfig
-    from objectives.task import Split, Task
+    from hpo.settings.config import StudyConfig
+    from hpo.training.task import Split, Task
 
 _DIMENSION_KEY = re.compile(r"^(?P<key>.+)_dim(?P<dim>[0-9]+)$")
 _ENCODERS = ("encode", "encode_query", "encode_document")

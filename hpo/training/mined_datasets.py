@@ -24,10 +24,10 @@ from hpo.training.mining import MiningInputs, MiningRecord, cached_mine, mined_d
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from hpo.config import StudyConfig
-    from hpo.space import TrainingParams
+    from hpo.settings.config import StudyConfig
+    from hpo.settings.space import TrainingParams
     from hpo.training.precision import Precision
-    from objectives.task import Task
+    from hpo.training.task import Task
 
 logger = logging.getLogger(__name__)
 ModelLoader = Callable[[str, str], "SentenceTransformer"]

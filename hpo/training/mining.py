@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hpo import attrs
 
 if TYPE_CHECKING:
-    from hpo.space import HardNegatives
+    from hpo.settings.levers import HardNegatives
     from hpo.training.mined_cache import MinedCache
 
 Pair = tuple[str, str]

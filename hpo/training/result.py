@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hpo import attrs
-from hpo.item_scores import ItemScores
+from hpo.stats.item_scores import ItemScores
 from hpo.training.mining import MiningRecord
 from hpo.training.stopwatch import rounded
 

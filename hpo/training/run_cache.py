@@ -29,12 +29,12 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-    from hpo.config import StudyConfig
-    from hpo.space import TrainingParams
+    from hpo.settings.config import StudyConfig
+    from hpo.settings.space import TrainingParams
     from hpo.training.mining import MiningRecord
     from hpo.training.precision import Precision
+    from hpo.training.task import Split, Task
     from hpo.training.token_table import TokenTable
-    from objectives.task import Split, Task
 
     T = TypeVar("T")
 

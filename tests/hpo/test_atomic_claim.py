@@ -10,7 +10,7 @@ import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from hpo.atomic_claim import AtomicClaimRDBStorage
+from hpo.store.atomic_claim import AtomicClaimRDBStorage
 
 TRIALS = 40
 RACERS = 6

@@ -466,7 +466,7 @@ DATA_FILES = [
     ),
     Case(
         "data-label",
-        "data.train ({dir}/train.jsonl): row 41: column 'label' (label) must be 0 or 1, got -1",
+        "data.train ({dir}/train.jsonl): row 41: column 'label' (label) must be 0 or 1, got -1; for other labels set data.positive_label to the value that means a match",
         _pairs_config(),
         files={"train.jsonl": [*GOOD_PAIRS, {"text1": "a", "text2": "b", "label": -1}]},
     ),
@@ -485,7 +485,7 @@ DATA_FILES = [
     Case("data-no-rows", "data.train: cannot read {dir}/train.jsonl: ", _pairs_config(), files={"train.jsonl": ""}),
     Case(
         "score-out-of-range",
-        "data.train ({dir}/train.jsonl): row 41: column 'score' (score) must be a number in [0, 1], got 4.5",
+        "data.train ({dir}/train.jsonl): row 41: column 'score' (score) must be a number in [0, 1], got 4.5; for another scale set data.score_range, e.g. [0, 5], and it is rescaled",
         _pairs_config(objective="similarity"),
         files={
             "train.jsonl": [
@@ -496,7 +496,7 @@ DATA_FILES = [
     ),
     Case(
         "score-text",
-        "data.train ({dir}/train.jsonl): row 1: column 'score' (score) must be a number in [0, 1], got 'high'",
+        "data.train ({dir}/train.jsonl): row 1: column 'score' (score) must be a number in [0, 1], got 'high'; for another scale set data.score_range, e.g. [0, 5], and it is rescaled",
         _pairs_config(objective="similarity"),
         files={"train.jsonl": [{"text1": "a", "text2": "b", "score": "high"}]},
     ),

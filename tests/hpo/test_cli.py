@@ -46,7 +46,8 @@ def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path, tiny_model: str) ->
     result = invoke("create-study", "--config", str(config), "--storage", f"sqlite:///{db}")
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: data.train ({tmp_path / 'train.jsonl'}): row 8: column 'label' (label) must be 0 or 1, got 3\n"
+        f"error: data.train ({tmp_path / 'train.jsonl'}): row 8: column 'label' (label) must be 0 or 1, got 3; "
+        "for other labels set data.positive_label to the value that means a match\n"
     )
     assert not db.exists()
 
@@ -157,3 +158,10 @@ def test_worker_refuses_data_that_changed(tmp_path: Path, tiny_model: str) -> No
 def test_bad_gpu_lists(tmp_path: Path, gpus: str, message: str) -> None:
     result = invoke("worker", "--study", "s", "--gpus", gpus, "--storage", f"sqlite:///{tmp_path}/s.db")
     assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")
+
+
+def test_bad_device_share_from_a_parent_exits_2(tmp_path: Path) -> None:
+    env = {"HPO_DEVICE_SHARE": "2"}
+    result = invoke("worker", "--study", "s", "--storage", f"sqlite:///{tmp_path}/s.db", env=env)
+    assert (result.exit_code, result.stderr) == (2, "error: HPO_DEVICE_SHARE='2': expected a number in (0, 1]\n")
+    assert not (tmp_path / "s.db").exists()

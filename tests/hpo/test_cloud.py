@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo.cloud_reach import check_reachable_from_cloud
+from hpo.cloud.reach import check_reachable_from_cloud
 from hpo.errors import UsageError
-from hpo.storage import StorageUrl
+from hpo.store.storage import StorageUrl
 from tests.helpers import create_file_study, invoke, retrieval_config, retrieval_rows, write_config
 
 FIX = "use a Postgres reachable from the internet (managed, or tunnelled)"
@@ -142,7 +142,7 @@ def test_help_imports_neither_modal_nor_torch() -> None:
 def reachable(monkeypatch: pytest.MonkeyPatch) -> None:
     """A SQLite study passes for one the cloud can reach, and a token is configured: the data checks run."""
     pytest.importorskip("modal", reason="the [modal] extra is not installed")
-    from hpo import cloud
+    from hpo.cloud import launch as cloud
 
     monkeypatch.setattr(cloud, "check_reachable_from_cloud", lambda url: None)
     monkeypatch.setattr(cloud, "has_token", lambda: True)
@@ -162,8 +162,8 @@ def test_demo_data_study_is_refused(reachable: None, tmp_path: Path, tiny_model:
 
 
 def test_file_study_carries_its_files_and_local_model(reachable: None, tmp_path: Path, tiny_model: str) -> None:
-    from hpo.cloud import prepare_launch
-    from hpo.modal_app import LaunchRequest
+    from hpo.cloud.launch import prepare_launch
+    from hpo.cloud.modal_app import LaunchRequest
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)

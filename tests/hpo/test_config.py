@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from hpo.config_file import load_config, parse_config
 from hpo.errors import ConfigError
-from hpo.space import FixedParam
+from hpo.settings.params import FixedParam
+from hpo.store.config_file import load_config, parse_config
 from objectives.registry import get_task
 from tests.helpers import retrieval_config, write_config
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hpo.cost import price_per_hour, trial_cost
 from hpo.errors import ConfigError
+from hpo.stats.cost import price_per_hour, trial_cost
 from tests.helpers import invoke, load_study, parsed, retrieval_config, write_config
 
 PRICES = {"A10G": 1.10, "A100": 2.0, "A100-80GB": 3.0, "H100": 3.95, "cpu": 0.1}

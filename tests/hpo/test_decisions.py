@@ -13,7 +13,7 @@ import optuna
 import pytest
 import yaml
 
-from hpo.item_scores import ItemScores
+from hpo.stats.item_scores import ItemScores
 from tests.helpers import invoke, jsonl, load_study, pair_rows, pairs_config, retrieval_config, storage, write_config
 
 VERDICTS = {"WIN", "MARGINAL", "TIE", "REGRESSION"}

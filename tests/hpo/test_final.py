@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hpo.errors import ConfigError
-from hpo.final import load_best
+from hpo.results.final import load_best
 from tests.helpers import invoke, load_study, retrieval_config, storage, write_config
 
 ARTICLE_RECIPE = {"learning_rate": 2e-5, "batch_size": 16, "epochs": 1, "warmup_ratio": 0.1}

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from hpo.storage import StorageUrl
+from hpo.store.storage import StorageUrl
 from hpo.training.gpu_memory import GIB, Admission, GpuSharing, MemoryReader
-from hpo.training.run import run_training
-from hpo.worker import run_worker
+from hpo.training.run import train_trial
+from hpo.workers.worker import run_worker
 from tests.helpers import hpo, load_study, retrieval_config, write_config
 
 
@@ -45,7 +45,7 @@ def _oom_in_first_trials(times: int) -> Any:
         if left[0] > 0:
             left[0] -= 1
             reporter = Crowded(reporter)
-        return run_training(task, params, data, config, reporter, seed=seed)
+        return train_trial(task, params, data, config, reporter, seed=seed)
 
     return train
 
@@ -95,7 +95,7 @@ def test_a_trial_waits_for_memory_a_neighbour_frees(tmp_path: Path, tiny_model: 
     summary = run_worker(
         StorageUrl.parse(storage),
         "tiny-retrieval",
-        train=run_training,
+        train=train_trial,
         gpu=_sharing(lambda: next(readings, (70 * GIB, 80 * GIB)), poll_seconds=0.2),
     )
     assert summary.states == {"COMPLETE": 1}

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hpo.item_scores import ItemScores, digest, read_record
+from hpo.stats.item_scores import ItemScores, digest, read_record
 
 
 def test_a_record_round_trips_within_its_quantization() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hpo.errors import ConfigError
+from hpo.training.models import check_dimensions
 from tests.helpers import parsed, retrieval_config
 
 Change = Callable[[dict[str, Any]], None]
@@ -113,16 +114,6 @@ CASES: list[tuple[str, Change, str]] = [
         "search_space.matryoshka_dims: give a list of dimensions, e.g. [256, 128, 64], "
         "or {type: categorical, choices: [[...], ...]}",
     ),
-    (
-        "dims-above-model",
-        _search(matryoshka_dims=[128, 32]),
-        "search_space.matryoshka_dims: 128 exceeds the embedding dimension of {model} (64)",
-    ),
-    (
-        "value-dim-above-model",
-        _evaluation_dim,
-        "evaluation.matryoshka_dim: 100 exceeds the embedding dimension of {model} (64)",
-    ),
 ]
 
 
@@ -171,3 +162,30 @@ def test_warm_start_recipes_may_fix_the_levers(tiny_model: str) -> None:
         ConfigError, match=r"^x: warm_start.recipes\[0\].matryoshka_dims: '16' differs from the fixed value '32'"
     ):
         parsed(raw)
+
+
+DIMENSION_CASES: list[tuple[str, Change, str]] = [
+    (
+        "dims-above-model",
+        _search(matryoshka_dims=[128, 32]),
+        "search_space.matryoshka_dims: 128 exceeds the embedding dimension of {model} (64)",
+    ),
+    (
+        "value-dim-above-model",
+        _evaluation_dim,
+        "evaluation.matryoshka_dim: 100 exceeds the embedding dimension of {model} (64)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), [c[1:] for c in DIMENSION_CASES], ids=[c[0] for c in DIMENSION_CASES])
+def test_dimensions_above_the_model_are_refused_before_the_study_is_written(
+    tiny_model: str, change: Change, message: str
+) -> None:
+    """The config itself is valid (its validation reads no model files); create-study's model check refuses it."""
+    raw = retrieval_config(tiny_model)
+    change(raw)
+    config = parsed(raw)
+    with pytest.raises(ConfigError) as info:
+        check_dimensions(config, "x")
+    assert str(info.value) == "x: " + message.replace("{model}", tiny_model)

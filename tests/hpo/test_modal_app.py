@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hpo.errors import UsageError
-from hpo.storage import StorageUrl, open_storage
+from hpo.store.storage import StorageUrl, open_storage
 from tests.helpers import invoke, retrieval_config, write_config
 
 modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:The worker function is executing
 
 
 def test_app_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hpo import modal_app
-    from hpo.modal_app import ModalSettings
+    from hpo.cloud import modal_app
+    from hpo.cloud.modal_app import ModalSettings
 
     recorded: dict[str, Any] = {"pip": [], "env": {}, "files": []}
     function, pip_install, env = modal.App.function, modal.Image.pip_install, modal.Image.env
@@ -68,7 +68,7 @@ def test_app_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_image_requirements_come_from_the_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpo.modal_app import image_requirements
+    from hpo.cloud.modal_app import image_requirements
 
     requires = ["torch>=2.4", 'numpy<3; python_version < "3.12"', 'modal<2,>=1.6; extra == "modal"', "optuna<6,>=5"]
     monkeypatch.setattr(importlib.metadata, "requires", lambda name: requires if name == "hpo" else None)
@@ -91,7 +91,7 @@ def _create(storage: str, tmp_path: Path, tiny_model: str, n_trials: int) -> Non
 
 
 def _local(storage: str, monkeypatch: pytest.MonkeyPatch, study: str = "tiny-retrieval") -> dict[str, Any]:
-    from hpo.modal_app import ModalSettings, build_worker
+    from hpo.cloud.modal_app import ModalSettings, build_worker
 
     monkeypatch.setenv("HPO_STORAGE", storage)  # what the modal.Secret provides in a container
     result: dict[str, Any] = build_worker(ModalSettings()).function.local(study, StorageUrl.parse(storage).redacted)
@@ -109,9 +109,8 @@ def test_worker_function_runs_locally(
 
 def _signal_after_each_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Modal's preemption signal, landing between two trials."""
-    from hpo import worker
-
-    real = worker.run_trial
+    from hpo.workers import worker
+    from hpo.workers.trial import run_trial as real
 
     def run_then_signal(ctx: Any, trial_id: int) -> str:
         state = real(ctx, trial_id)
@@ -132,7 +131,7 @@ def _signalled_study(tmp_path: Path, tiny_model: str, monkeypatch: pytest.Monkey
 def test_stop_signal_between_trials_with_budget_left_raises_for_a_restart(
     tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hpo.modal_app import ContainerStoppedError
+    from hpo.cloud.modal_app import ContainerStoppedError
 
     storage = _signalled_study(tmp_path, tiny_model, monkeypatch, n_trials=2)
     with pytest.raises(ContainerStoppedError) as stopped:
@@ -155,7 +154,8 @@ def test_stop_signal_after_the_last_trial_returns_normally(
 def test_trial_still_running_after_the_stop_grace_is_abandoned_and_raises(
     tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hpo import modal_app, worker
+    from hpo.cloud import modal_app
+    from hpo.workers import worker
 
     assert modal_app.STOP_GRACE_SECONDS < 30  # Modal kills the container 30 s after its SIGINT
     storage = f"sqlite:///{tmp_path}/s.db"
@@ -186,7 +186,7 @@ def test_config_errors_are_returned_not_raised(tmp_path: Path, monkeypatch: pyte
 
 
 def test_secret_naming_another_database_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpo.modal_app import ModalSettings, build_worker
+    from hpo.cloud.modal_app import ModalSettings, build_worker
 
     monkeypatch.setenv("HPO_STORAGE", f"sqlite:///{tmp_path}/other.db")
     checked = "postgresql+psycopg2://hpo:***@db.example.com:5432/hpo"

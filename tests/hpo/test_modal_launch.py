@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hpo.storage import StorageUrl
+from hpo.store.storage import StorageUrl
 from tests.helpers import create_file_study, invoke
 
 modal = pytest.importorskip("modal", reason="the [modal] extra is not installed")
@@ -73,7 +73,7 @@ class FakeModal:
 
 @pytest.fixture
 def fake_modal(monkeypatch: pytest.MonkeyPatch) -> FakeModal:
-    from hpo import cloud
+    from hpo.cloud import launch as cloud
 
     fake = FakeModal()
     monkeypatch.setattr(modal.App, "run", lambda self, detach=False: fake.run(detach))
@@ -127,10 +127,11 @@ def test_a_failed_container_is_reported_and_the_others_still_waited_for(fake_mod
 def test_progress_polls_that_fail_do_not_end_the_launch(
     fake_modal: FakeModal, file_study: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from hpo import cloud, study
-    from hpo.cloud import prepare_launch, run_on_modal
-    from hpo.modal_app import LaunchRequest
-    from hpo.storage import open_storage as real_open
+    from hpo.cloud import launch as cloud
+    from hpo.cloud.launch import prepare_launch, run_on_modal
+    from hpo.cloud.modal_app import LaunchRequest
+    from hpo.store import study
+    from hpo.store.storage import open_storage as real_open
 
     opened: list[StorageUrl] = []
     real_load = study.load_stored_study
@@ -154,7 +155,7 @@ def test_progress_polls_that_fail_do_not_end_the_launch(
     monkeypatch.setattr(study, "load_stored_study", flaky_load)
     fake_modal.calls = [FakeCall(DONE), FakeCall(DONE)]
     fake_modal.calls[0].release = finished
-    with caplog.at_level(logging.INFO, logger="hpo.cloud"):
+    with caplog.at_level(logging.INFO, logger="hpo.cloud.launch"):
         results = run_on_modal(request, poll_seconds=0.01)
     assert [r.error for r in results] == [None, None]
     assert len(opened) == 1  # one storage for every poll
@@ -164,7 +165,7 @@ def test_progress_polls_that_fail_do_not_end_the_launch(
 
 
 def test_a_progress_callback_that_raises_does_not_end_the_launch(fake_modal: FakeModal, file_study: str) -> None:
-    from hpo.modal_app import LaunchRequest, ModalSettings, build_worker, launch
+    from hpo.cloud.modal_app import LaunchRequest, ModalSettings, build_worker, launch
 
     released = threading.Event()
     fake_modal.calls = [FakeCall(DONE)]

@@ -34,7 +34,7 @@ def test_other_clients_trials_neither_stall_workers_nor_break_exports(
     worker = invoke("worker", "--study", "tiny-retrieval", "--storage", storage)
     assert worker.exit_code == 0  # returns at once: only its own workers' trials are waited for
     assert worker.stdout == "tiny-retrieval: this worker ran 0 trials (no trials); stopped: study budget done\n"
-    with caplog.at_level(logging.WARNING, logger="hpo.export"):
+    with caplog.at_level(logging.WARNING, logger="hpo.results.export"):
         best = invoke("best", "--study", "tiny-retrieval", "--storage", storage, "-o", str(tmp_path / "best.yaml"))
     assert best.exit_code == 0, best.stderr
     assert best.stdout.startswith(f"best trial {ours.number}: ndcg@10 = {ours.value:.4f} on ")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.pareto import Point, best_within, cost_axes, front
-from hpo.plot_labels import plotting_copy, short_labels
+from hpo.results.pareto import Point, best_within, cost_axes, front
+from hpo.views.plot_labels import plotting_copy, short_labels
 
 
 def _point(trial: int, value: float, cost: float, ms: float, dimension: int = 384) -> Point:

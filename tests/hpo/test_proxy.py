@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.testing import wait_for_port
+from hpo.training.testing import wait_for_port
 from tests.helpers import free_port, hpo, invoke, listening_addresses, load_study, retrieval_config, write_config
 
 

@@ -6,9 +6,9 @@ from typing import Any, Literal
 import optuna
 import pytest
 
-from hpo.config_file import parse_config
-from hpo.pruners import latest_value_pruner
-from hpo.study import build_pruner
+from hpo.store.config_file import parse_config
+from hpo.store.pruners import latest_value_pruner
+from hpo.store.study import build_pruner
 from tests.helpers import retrieval_config
 
 

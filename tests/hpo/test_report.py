@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpo.report import PLOTS
+from hpo.views.report import PLOTS
 from tests.helpers import invoke, load_study
 
 

@@ -11,7 +11,7 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import GrpcStorageProxy, RDBStorage
 
 from hpo.errors import StorageError
-from hpo.retrying_storage import (
+from hpo.store.retrying_storage import (
     RETRIED,
     RETRIED_RDB_HEARTBEAT,
     RETRIED_RDB_PRIVATE,

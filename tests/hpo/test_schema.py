@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import Field, ValidationError
 
-from hpo.schema import Strict
+from hpo.settings.schema import Strict
 
 
 class _Knobs(Strict):
@@ -71,7 +71,7 @@ def test_a_bool_is_kept_where_a_bool_is_allowed() -> None:
 
 
 def test_a_word_for_an_int_is_refused_by_pydantic() -> None:
-    # yes/no stay strings when read by hpo.yaml_file, so `count: yes` fails here instead of becoming 1.
+    # yes/no stay strings when read by hpo.settings.yaml_file, so `count: yes` fails here instead of becoming 1.
     loc, message = _first_error({"knobs": {"count": "yes"}})
     assert (loc, message) == (
         ("knobs", "count"),

@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpo.significance import Comparison, bootstrap_metric, bootstrap_runs, decide, paired_bootstrap
-from hpo.weighted_metrics import mean, spearman
+from hpo.stats.significance import Comparison, bootstrap_metric, bootstrap_runs, decide, paired_bootstrap
+from hpo.stats.weighted_metrics import mean, spearman
 
 N = 400
 

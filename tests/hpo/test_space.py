@@ -3,8 +3,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.config_file import parse_config
-from hpo.space import TrainingParams
+from hpo.settings.space import TrainingParams
+from hpo.store.config_file import parse_config
 from tests.helpers import retrieval_config, training_params
 
 

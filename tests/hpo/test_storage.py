@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import FaultToleranceConfig
 from hpo.errors import StorageError, UsageError
-from hpo.storage import DEFAULT_STORAGE, StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
+from hpo.settings.config import FaultToleranceConfig
+from hpo.store.storage import DEFAULT_STORAGE, StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
 
 
 def test_url_comes_from_cli_then_environment_then_default() -> None:
@@ -97,7 +97,7 @@ def test_reading_commands_never_create_a_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_is_a_clear_error_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hpo.storage.CONNECT_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr("hpo.store.storage.CONNECT_RETRY_SECONDS", 0.0)
     with pytest.raises(StorageError) as info:
         open_storage(StorageUrl.parse("postgresql+psycopg2://hpo:topsecret@127.0.0.1:1/none?sslpassword=k3y"))
     message = str(info.value)

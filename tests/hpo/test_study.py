@@ -10,10 +10,10 @@ from pathlib import Path
 
 import optuna
 
-from hpo.config_file import parse_config
 from hpo.errors import StudyError
-from hpo.storage import StorageUrl, open_storage
-from hpo.study import build_sampler, load_stored_study
+from hpo.store.config_file import parse_config
+from hpo.store.storage import StorageUrl, open_storage
+from hpo.store.study import build_sampler, load_stored_study
 from tests.helpers import invoke, jsonl, retrieval_config, retrieval_rows, write_config
 
 

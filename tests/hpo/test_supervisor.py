@@ -122,7 +122,7 @@ def test_crashed_child_is_restarted_up_to_the_limit(tmp_path: Path, tiny_model: 
 
 
 def test_gpu_indices_are_checked_against_the_visible_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpo import supervisor
+    from hpo.workers import supervisor
 
     monkeypatch.setattr(supervisor, "_gpu_count", lambda: 2)
     assert [(s.label, s.env) for s in supervisor.gpu_slots("1", per_gpu=2)] == [

@@ -7,9 +7,9 @@ import time
 import optuna
 import sqlalchemy
 
-from hpo.config import FaultToleranceConfig
-from hpo.storage import StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
-from hpo.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial, running_worker_trials
+from hpo.settings.config import FaultToleranceConfig
+from hpo.store.storage import StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
+from hpo.store.trial_queue import Heartbeat, fail_stale_trials, pop_waiting_trial, running_worker_trials
 
 FAULTS = FaultToleranceConfig(heartbeat_interval=1, grace_period=5, max_retries=1)
 

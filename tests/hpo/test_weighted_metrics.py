@@ -5,7 +5,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hpo.weighted_metrics import (
+from hpo.stats.weighted_metrics import (
     Array,
     average_precision,
     f1,

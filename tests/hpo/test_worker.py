@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
+from hpo.errors import UsageError
+from hpo.workers.worker import device_share_from
 from tests.helpers import (
     doomed_model,
     hpo,
@@ -103,3 +106,10 @@ def test_failing_trials_are_recorded_and_replaced(tmp_path: Path, tiny_model: st
     waiting = [t for t in study.trials if t.state.name == "WAITING"]
     assert len(waiting) == 2  # the budget is kept for a fixed config
     assert "RUNNING" not in {t.state.name for t in study.trials}
+
+
+def test_device_share_comes_from_the_parent_or_is_the_whole_device() -> None:
+    assert device_share_from({}) == 1.0
+    assert device_share_from({"HPO_DEVICE_SHARE": "0.25"}) == 0.25
+    with pytest.raises(UsageError, match=r"^HPO_DEVICE_SHARE='half': expected a number in \(0, 1\]$"):
+        device_share_from({"HPO_DEVICE_SHARE": "half"})

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hpo.errors import ConfigError
-from hpo.yaml_file import read_yaml_file
+from hpo.settings.yaml_file import read_yaml_file
 
 
 def _read(tmp_path: Path, data: bytes) -> Any:

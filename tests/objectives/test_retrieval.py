@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hpo.errors import DataError
+from hpo.errors import DataError, TrialError
 from objectives.retrieval import TASK
-from tests.helpers import SHARED_DATA, jsonl, parsed, retrieval_config
+from tests.helpers import SHARED_DATA, jsonl, parsed, retrieval_config, training_params
 
 
 def _config(train: str, **data: Any) -> Any:
@@ -140,3 +140,12 @@ def test_with_a_corpus_a_role_reads_its_own_column_and_a_positive_text_is_enough
         if qid.startswith("q"):
             assert every[qid] == frozenset({f"d{qid[1:]}"}), text  # the corpus id of the same text
     assert set(data.corpus.values()) >= {f"a passage not in the corpus {i}" for i in range(10)}
+
+
+def test_a_run_asks_the_task_what_it_accepts() -> None:
+    TASK.check_run(training_params())
+    with pytest.raises(TrialError, match=r"^TripletLoss trains on mined negatives only; give hard_negatives a miner$"):
+        TASK.check_run(training_params(loss="TripletLoss", loss_params={"triplet_margin": 0.5}))
+    cached = training_params(loss="CachedMultipleNegativesRankingLoss", loss_params={"mini_batch_size": 0})
+    with pytest.raises(TrialError, match=r"^loss_params.mini_batch_size: 0 is not allowed \(needs >= 1\)$"):
+        TASK.check_run(cached)

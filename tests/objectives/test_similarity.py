@@ -9,7 +9,7 @@ import pytest
 
 from hpo.errors import DataError
 from hpo.training.result import NullReporter
-from hpo.training.run import run_training
+from hpo.training.run import train_trial
 from objectives.similarity import TASK
 from tests.helpers import SHARED_DATA, jsonl, pairs_config, parsed
 
@@ -54,7 +54,7 @@ def test_each_loss_trains_and_reports_its_metric(tiny_model: str, tmp_path: Path
     config = _config(tiny_model, jsonl(tmp_path / "t.jsonl", _rows(200)), loss=loss, metric=metric)
     params = config.search_space.resolve({"learning_rate": 1e-3})
     reporter = NullReporter()
-    result, _ = run_training(TASK, params, TASK.load_data(config), config, reporter)
+    result = train_trial(TASK, params, TASK.load_data(config), config, reporter)
     assert result.metric_key == f"dev_{metric}_cosine"
     assert result.value == result.metrics[f"dev_{metric}_cosine"]
     assert -1.0 <= result.value <= 1.0

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from hpo.config import StudyConfig
+from hpo.settings.config import StudyConfig
 from hpo.training.document_memo import DocumentMemo
 from hpo.training.matryoshka import MatryoshkaEvaluator, dimension_key, metrics_by_dimension
 from hpo.training.models import load_model
 from hpo.training.result import NullReporter
-from hpo.training.run import run_training
+from hpo.training.run import train_trial
 from objectives.registry import get_task
 from tests.helpers import load_data, parsed, retrieval_config
 
@@ -62,13 +62,13 @@ def test_a_run_records_every_dimension_and_takes_its_value_at_the_configured_one
         {"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3, "matryoshka_dims": "32,16"}
     )
     assert params.matryoshka_dims == [32, 16]
-    result, _ = run_training(get_task("retrieval"), params, data, config, NullReporter())
+    result = train_trial(get_task("retrieval"), params, data, config, NullReporter())
     assert list(result.dimensions) == [64, 32, 16]
     assert result.value == result.dimensions[16] == result.metrics["dev_cosine_ndcg@10_dim16"]
     assert result.user_attrs()["dimension_metrics"] == {str(d): v for d, v in result.dimensions.items()}
     # Without Matryoshka training the same dimensions are still scored (truncating the plain model).
     plain = params.model_copy(update={"matryoshka_dims": []})
-    result, _ = run_training(get_task("retrieval"), plain, data, config, NullReporter())
+    result = train_trial(get_task("retrieval"), plain, data, config, NullReporter())
     assert list(result.dimensions) == [64, 32, 16]
 
 
@@ -81,4 +81,4 @@ def test_a_dimension_above_the_models_fails_the_run(tiny_model: str) -> None:
     with pytest.raises(
         TrialError, match=rf"^matryoshka_dims: 128 exceeds the embedding dimension of {tiny_model} \(64\)$"
     ):
-        run_training(get_task("retrieval"), too_big, load_data(config), config, NullReporter())
+        train_trial(get_task("retrieval"), too_big, load_data(config), config, NullReporter())

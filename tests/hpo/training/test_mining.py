@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from hpo.config import StudyConfig
 from hpo.data.lexical import bm25_rankings, bm25_weights
-from hpo.space import HardNegatives, TrainingParams
+from hpo.settings.config import StudyConfig
+from hpo.settings.levers import HardNegatives
+from hpo.settings.space import TrainingParams
 from hpo.training.bm25_miner import Bm25Ranker
 from hpo.training.mined_cache import MinedCache
 from hpo.training.mining import MiningInputs, mine
@@ -194,7 +195,7 @@ def test_cache_entries_are_whole_or_absent(tmp_path: Path) -> None:
 
 def test_triplet_loss_trains_on_one_negative_per_row(tmp_path: Path, tiny_model: str) -> None:
     from hpo.training.result import NullReporter
-    from hpo.training.run import run_training
+    from hpo.training.run import train_trial
 
     config = _study(tmp_path, tiny_model, loss={"TripletLoss": {"triplet_margin": 0.5}})
     data = load_data(config)
@@ -204,7 +205,7 @@ def test_triplet_loss_trains_on_one_negative_per_row(tmp_path: Path, tiny_model:
     )
     assert dataset.column_names == ["anchor", "positive", "negative"]
     assert len(dataset) == 3 * (len(data.train_pairs) - 1)
-    result, _ = run_training(
+    result = train_trial(
         get_task("retrieval"),
         params,
         data,

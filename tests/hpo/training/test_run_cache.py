@@ -5,14 +5,14 @@ from typing import Any
 
 import torch
 
-from hpo.config import StudyConfig
-from hpo.config_file import parse_config
+from hpo.settings.config import StudyConfig
+from hpo.store.config_file import parse_config
 from hpo.training.disk_cache import DiskCache
 from hpo.training.result import NullReporter
-from hpo.training.run import run_training
+from hpo.training.run import train_trial
 from hpo.training.run_cache import RunCache
+from hpo.training.task import Task
 from objectives.registry import get_task
-from objectives.task import Task
 from tests.helpers import load_data, retrieval_config
 
 
@@ -26,8 +26,8 @@ def test_runs_from_one_cache_match_runs_without_it(tiny_model: str) -> None:
     config, data, objective = _setup(tiny_model)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     cache = RunCache(objective, data, config)
-    cached = [run_training(objective, params, data, config, NullReporter(), cache=cache)[0] for _ in range(2)]
-    fresh, _ = run_training(objective, params, data, config, NullReporter())
+    cached = [train_trial(objective, params, data, config, NullReporter(), cache=cache) for _ in range(2)]
+    fresh = train_trial(objective, params, data, config, NullReporter())
     # each run trains its own copy: the base weights stay as read, so every run starts alike
     assert cached[0].value == cached[1].value == fresh.value
     assert cached[0].intermediate == fresh.intermediate
@@ -54,12 +54,12 @@ def test_a_second_cache_on_the_same_disk_tokenizes_nothing(tiny_model: str, tmp_
     config, data, objective = _setup(tiny_model)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     first = RunCache(objective, data, config, DiskCache(tmp_path))
-    cold, _ = run_training(objective, params, data, config, NullReporter(), cache=first)
+    cold = train_trial(objective, params, data, config, NullReporter(), cache=first)
     assert first.token_stats()["tokenized"] > 0
     kinds = sorted(p.name for p in tmp_path.iterdir())
     assert kinds == ["capped_corpus_ids", "token_table"]
     second = RunCache(objective, data, config, DiskCache(tmp_path))  # another worker on the machine
-    warm, _ = run_training(objective, params, data, config, NullReporter(), cache=second)
+    warm = train_trial(objective, params, data, config, NullReporter(), cache=second)
     assert second.token_stats()["tokenized"] == 0 and second.token_stats()["reused"] > 0
     assert warm.value == cold.value and warm.intermediate == cold.intermediate
     assert warm.eval_corpus == cold.eval_corpus
@@ -71,6 +71,6 @@ def test_an_unwritable_disk_cache_only_costs_speed(tiny_model: str, tmp_path: Pa
     blocked.write_text("not a folder")
     cache = RunCache(objective, data, config, DiskCache(blocked / "cache"))
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
-    result, _ = run_training(objective, params, data, config, NullReporter(), cache=cache)
-    fresh, _ = run_training(objective, params, data, config, NullReporter())
+    result = train_trial(objective, params, data, config, NullReporter(), cache=cache)
+    fresh = train_trial(objective, params, data, config, NullReporter())
     assert result.value == fresh.value

@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from hpo.config_file import parse_config
 from hpo.errors import TrialError
+from hpo.store.config_file import parse_config
 from hpo.training.precision import best_precision
 from hpo.training.result import NullReporter, Pruned
-from hpo.training.run import run_training
+from hpo.training.run import TrainingRun, train_model, train_trial
 from objectives.registry import get_task
 from tests.helpers import jsonl, load_data, pair_rows, retrieval_config
 
@@ -52,8 +52,7 @@ def test_retrieval_run_reports_at_fixed_sample_counts(tiny_model: str) -> None:
     config, data = _retrieval(tiny_model, batch_size=16)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
-    result, model = run_training(get_task("retrieval"), params, data, config, reporter)
-    assert model is None
+    result = train_trial(get_task("retrieval"), params, data, config, reporter)
     # 96 pairs, every 32 samples; the end of training is scored on the capped corpus for the
     # pruner, then on the full one for the trial's value
     assert list(reporter.values) == [32, 64, 96]
@@ -72,7 +71,7 @@ def test_schedule_is_in_samples_whatever_the_batch_size(tiny_model: str) -> None
     config, data = _retrieval(tiny_model, batch_size=32)
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
-    run_training(get_task("retrieval"), params, data, config, reporter)
+    train_trial(get_task("retrieval"), params, data, config, reporter)
     assert list(reporter.values) == [32, 64, 96]
 
 
@@ -82,7 +81,7 @@ def test_capped_final_reuses_the_last_intermediate_evaluation(tiny_model: str) -
     config = parse_config(raw, source="x")
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = NullReporter()
-    result, _ = run_training(get_task("retrieval"), params, load_data(config), config, reporter)
+    result = train_trial(get_task("retrieval"), params, load_data(config), config, reporter)
     assert list(reporter.values) == [32, 64, 96]
     assert result.value == reporter.values[96]
     assert "evaluate_final" not in result.seconds
@@ -96,26 +95,39 @@ def test_pruned_run_stops_at_once_and_skips_the_full_corpus(tiny_model: str, at:
     params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
     reporter = PruneAt(at)
     with pytest.raises(Pruned) as info:
-        run_training(get_task("retrieval"), params, data, config, reporter)
+        train_trial(get_task("retrieval"), params, data, config, reporter)
     assert info.value.samples == at
     assert reporter.reported == reported
     assert info.value.eval_corpus.startswith("capped (")
     assert "evaluate_final" not in info.value.seconds
 
 
-def test_non_finite_loss_fails_the_run(tiny_model: str, tmp_path: Path) -> None:
+def test_a_pruned_run_cleans_up_and_a_kept_model_comes_back_unmetered(tiny_model: str) -> None:
+    config, data = _retrieval(tiny_model)
+    params = config.search_space.resolve({"MultipleNegativesRankingLoss.scale": 20.0, "learning_rate": 1e-3})
+    run = TrainingRun(get_task("retrieval"), params, data, config, PruneAt(32))
+    with pytest.raises(Pruned), run:
+        run.result()
+    assert "encode" not in vars(run.model)  # the encode meter is off the model
+    result, model = train_model(get_task("retrieval"), params, data, config, NullReporter())
+    assert result.samples_seen == 96 and "encode" not in vars(model)
+
+
+def test_non_finite_loss_fails_the_run(tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _pair_config(tiny_model, tmp_path, "ContrastiveLoss", "ap")
     params = config.search_space.resolve({"learning_rate": 1e-3})
     broken = params.model_copy(update={"loss_params": {"margin": float("nan")}})
+    task = get_task("pair-classification")
+    monkeypatch.setattr(task, "check_run", lambda params: None)  # the engine's own guard, behind the task's check
     with pytest.raises(TrialError, match=r"^training loss became nan after 16 samples$"):
-        run_training(get_task("pair-classification"), broken, load_data(config), config, NullReporter())
+        train_trial(task, broken, load_data(config), config, NullReporter())
 
 
 @pytest.mark.parametrize("loss", ["CachedMultipleNegativesRankingLoss", "MultipleNegativesSymmetricRankingLoss"])
 def test_other_retrieval_losses_train(tiny_model: str, loss: str) -> None:
     config, data = _retrieval(tiny_model, loss=loss)
     params = config.search_space.resolve({"learning_rate": 1e-3})
-    result, _ = run_training(get_task("retrieval"), params, data, config, NullReporter())
+    result = train_trial(get_task("retrieval"), params, data, config, NullReporter())
     assert 0.0 <= result.value <= 1.0
 
 
@@ -124,7 +136,7 @@ def test_pair_classification_trains_and_scores(tiny_model: str, tmp_path: Path, 
     config = _pair_config(tiny_model, tmp_path, loss, metric)
     params = config.search_space.resolve({"learning_rate": 1e-3})
     reporter = NullReporter()
-    result, _ = run_training(get_task("pair-classification"), params, load_data(config), config, reporter)
+    result = train_trial(get_task("pair-classification"), params, load_data(config), config, reporter)
     assert result.metric_key == f"dev_cosine_{metric}"
     assert {"dev_cosine_ap", "dev_cosine_accuracy", "dev_cosine_f1"} <= set(result.metrics)
     assert list(reporter.values) == [32, 64, 96]
@@ -140,7 +152,7 @@ def test_samples_seen_counts_the_short_last_batch_and_the_run_keeps_its_record(t
     data = load_data(config)
     params = config.search_space.resolve({"learning_rate": 1e-3})
     reporter = NullReporter()
-    result, _ = run_training(get_task("pair-classification"), params, data, config, reporter, seed=7)
+    result = train_trial(get_task("pair-classification"), params, data, config, reporter, seed=7)
     assert len(data.train) == 100
     assert result.samples_seen == 200  # steps x batch size would say 14 x 16 = 224
     assert list(reporter.values) == [32, 64, 96, 128, 160, 192]
@@ -159,8 +171,8 @@ def test_a_seed_changes_the_run_and_the_same_seed_repeats_it(tiny_model: str, tm
     data = load_data(config)
     params = config.search_space.resolve({"learning_rate": 1e-3})
     task = get_task("pair-classification")
-    first, _ = run_training(task, params, data, config, NullReporter(), seed=1)
-    again, _ = run_training(task, params, data, config, NullReporter(), seed=1)
-    other, _ = run_training(task, params, data, config, NullReporter(), seed=2)
+    first = train_trial(task, params, data, config, NullReporter(), seed=1)
+    again = train_trial(task, params, data, config, NullReporter(), seed=1)
+    other = train_trial(task, params, data, config, NullReporter(), seed=2)
     assert first.value == pytest.approx(again.value, abs=1e-6)
     assert other.value != pytest.approx(first.value, abs=1e-6)

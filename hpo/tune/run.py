@@ -1,0 +1,141 @@
+"""``hpo tune``: data and a budget in, a tested model out, in phases that each end on time.
+
+Infer the task and columns, probe the hardware, plan, write ``study.yaml`` and ``plan.json``;
+then create the study, score the candidates zero-shot, search (the default recipe first), confirm
+the best configs with new seeds when the budget allows, retrain the winner and the default
+recipe and test both. Every phase is the code of the command a user would run by hand. The same
+command again resumes: the study is in the storage and each phase skips what is done. A phase
+that runs late shrinks what follows (fewer confirmation seeds, no confirmation) and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo import attrs
+from hpo.errors import StudyError
+from hpo.tune.plan import RESERVE, Budget, Plan, describe_plan
+from hpo.tune.request import TuneRequest
+from hpo.tune.result import TuneResult
+from hpo.tune.timeline import Timeline
+
+if TYPE_CHECKING:
+    from hpo.store.study import StoredStudy
+
+logger = logging.getLogger(__name__)
+PROBE_SHARE = 0.05
+
+
+def tune(request: TuneRequest, echo: Callable[[str], None]) -> TuneResult:
+    """Run (or resume) the whole tune; ``echo`` prints a result line as soon as it is known."""
+    request.output.mkdir(parents=True, exist_ok=True)
+    timeline = Timeline.resume(request.output / "plan.json", request.budget_seconds)
+    study_file = request.output / "study.yaml"
+    if timeline.plan is None or not study_file.is_file():
+        inferred, plan = _infer_and_plan(request, timeline, echo)
+    else:
+        echo(f"resuming the tune in {request.output} ({timeline.spent():.0f} s spent so far)")
+        inferred, plan = [], timeline.plan
+    result = TuneResult(inferred, plan, timeline)
+    for line in describe_plan(plan):
+        echo(line)
+    if request.plan_only:
+        echo(f"plan written to {request.output / 'plan.json'} and {study_file}")
+        return result
+    _run_phases(request, result, study_file, echo)
+    return result
+
+
+def _infer_and_plan(request: TuneRequest, timeline: Timeline, echo: Callable[[str], None]) -> tuple[Any, Plan]:
+    from hpo.tune.prepare import prepare
+
+    with timeline.phase("probe"):
+        prepared = prepare(request, request.budget_seconds * PROBE_SHARE)
+    for key, value in prepared.inferred.table():
+        echo(f"{key:>16}  {value}")
+    plan = prepared.plan(Budget(request.budget_seconds, timeline.spent()), request.workers)
+    prepared.write(plan, request.output / "study.yaml")
+    timeline.set_plan(plan)
+    return prepared.inferred.table(), plan
+
+
+def _run_phases(request: TuneRequest, result: TuneResult, study_file: Path, echo: Callable[[str], None]) -> None:
+    from hpo.results.new_study import create_study_from_file
+    from hpo.store.storage import open_storage
+    from hpo.store.study import load_stored_study
+
+    timeline, plan = result.timeline, result.plan
+    name = create_study_from_file(str(study_file), request.storage_url, load_if_exists=True)
+    result.study = name
+    stored = load_stored_study(open_storage(request.storage_url), name)
+    stored.config.check_remote_code(request.trust_remote_code)
+    with timeline.phase("baselines"):
+        _baselines(stored, request)
+    with timeline.phase("search"):
+        _search(request, name, timeline.deadline("search", plan), plan)
+    top_k, seeds = _shrunk_confirmation(plan, timeline, echo)
+    if top_k:
+        with timeline.phase("confirm"):
+            _confirm(request, stored, plan, seeds, timeline.deadline("confirm", plan))
+    with timeline.phase("final"):
+        from hpo.tune.final import final_phase
+
+        result.final, lines = final_phase(
+            load_stored_study(open_storage(request.storage_url), name), request, top_k > 0
+        )
+    result.lines.extend(lines)
+    for line in lines:
+        echo(line)
+    from hpo.tune.report import write_report
+
+    write_report(result, request.output / "report.md", stored.config.objective)
+    late = timeline.spent() - request.budget_seconds
+    echo(f"wall time {timeline.spent():.0f} s of a {request.budget_seconds:.0f} s budget ({late:+.0f} s)")
+    echo(f"wrote {request.output}: model/, best.yaml, study.yaml, plan.json, report.md")
+
+
+def _baselines(stored: StoredStudy, request: TuneRequest) -> None:
+    """Score each candidate zero-shot, unless ``hpo baseline`` already stored it."""
+    from hpo.results.baseline import run_baselines
+
+    done = stored.study.user_attrs.get(attrs.BASELINES, {})
+    if all(m in done for m in stored.config.search_space.searched_models()):
+        logger.info("zero-shot baselines: already stored")
+        return
+    run_baselines(stored, request.trust_remote_code)
+
+
+def _search(request: TuneRequest, name: str, deadline: float, plan: Plan) -> None:
+    from hpo.tune.workers import run_workers
+
+    run_workers(request, name, deadline, plan.trial_seconds)
+
+
+def _shrunk_confirmation(plan: Plan, timeline: Timeline, echo: Callable[[str], None]) -> tuple[int, int]:
+    """The plan's confirmation, with fewer seeds or none when the search ran late."""
+    if not plan.confirm_top_k:
+        return 0, 0
+    final = plan.predicted()["final"]
+    room = timeline.left() - final - RESERVE * timeline.budget_seconds
+    for seeds in range(plan.confirm_seeds, 1, -1):
+        if plan.confirm_top_k * seeds * plan.trial_seconds / plan.workers <= room:
+            if seeds < plan.confirm_seeds:
+                echo(f"confirmation shrunk to {seeds} seeds: the search ran late")
+            return plan.confirm_top_k, seeds
+    echo("confirmation skipped: the search ran late and the final retrain needs the time left")
+    return 0, 0
+
+
+def _confirm(request: TuneRequest, stored: StoredStudy, plan: Plan, seeds: int, deadline: float) -> None:
+    from hpo.results.confirm import queue_confirmation
+    from hpo.tune.workers import run_workers
+
+    try:
+        queue_confirmation(stored, plan.confirm_top_k, seeds)
+    except StudyError as exc:
+        logger.warning("confirmation skipped: %s", exc)
+        return
+    run_workers(request, stored.study.study_name, deadline, plan.trial_seconds)

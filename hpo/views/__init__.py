@@ -1,0 +1,1 @@
+"""What people read: the status summary, the static report with its plots, and optuna-dashboard."""
