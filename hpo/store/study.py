@@ -89,6 +89,13 @@ def queued_trials(config: StudyConfig) -> list[tuple[dict[str, Any], dict[str, A
     return queue + [({}, None)] * (config.budget.n_trials - len(queue))
 
 
+def queue_more_trials(study: optuna.Study, n: int) -> None:
+    """Queue ``n`` more sampled search trials beyond the config's budget: what ``hpo tune`` does when
+    its trials ran faster than planned and the budget has room for more."""
+    for _ in range(n):
+        study.enqueue_trial({})
+
+
 def default_recipe_params(config: StudyConfig) -> dict[str, Any]:
     """The Optuna params of the task's default recipe with the study's first candidate model."""
     from hpo.training.recipe import default_recipe, recipe_trial_params

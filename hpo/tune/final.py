@@ -50,6 +50,14 @@ def final_phase(stored: StoredStudy, request: TuneRequest, confirmed: bool) -> t
     return tuned, lines
 
 
+def final_table(report: FinalReport, objective: str) -> str:
+    """The table ``hpo train`` prints: each zero-shot candidate and the tuned model, on test and dev."""
+    from hpo.results.dimensions import rows_by_dimension
+    from hpo.results.evaluation import format_table
+
+    return format_table(objective, rows_by_dimension(report.rows()))
+
+
 def recipe_verdicts(stored: StoredStudy, tuned: FinalReport, recipe: FinalReport) -> list[VerdictRow]:
     """The tuned model against the default recipe's model, on dev and on test."""
     from hpo.verdicts.paired import verdict_row

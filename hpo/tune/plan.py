@@ -4,7 +4,7 @@ Pure functions of their inputs (probe figures, data sizes, budget, workers): no 
 so every choice can be tested and explained. The plan spends the budget in phases: the probe
 (already spent), zero-shot baselines, the search (the task's default recipe is its first trial),
 confirmation of the best configs with new seeds when the budget allows, and the final retrain of
-the winner and of the default recipe, each tested. A reserve of 8% absorbs what runs late.
+the winner and of the default recipe, each tested. A reserve of 4% absorbs what runs late.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-RESERVE = 0.08  # of the budget, kept for what runs late and for start-up
+RESERVE = 0.04  # of the budget, kept for what runs late and for start-up
 MIN_TRIALS = 4  # below this a search is not worth its name: fewer, smaller trials instead
 TARGET_TRIALS = 16  # trials a search aims for before it spends more per trial
 EVALS_PER_TRIAL = 4  # intermediate evaluations in a trial's first epoch
@@ -86,6 +86,7 @@ class Plan:
     hard_negatives: bool
     trial_seconds: float
     phases: tuple[Phase, ...]
+    test_texts: int = 0  # texts a test evaluation encodes (the final phase tests two models)
     notes: tuple[str, ...] = field(default=())
 
     def predicted(self) -> dict[str, float]:
@@ -137,77 +138,91 @@ def _with_notes(plan: Plan, notes: list[str]) -> Plan:
     return Plan(**{**plan.__dict__, "notes": (*notes, *plan.notes)})
 
 
+@dataclass(frozen=True)
+class _Trials:
+    """The shape of one search trial: training samples, epochs, evaluations, corpus, seconds."""
+
+    samples: int
+    epochs: tuple[int, int]
+    every: int
+    cap: int | None
+    final_full: bool
+    seconds: float
+
+
 def _plan_for(models: list[ModelProbe], sizes: DataSizes, budget: Budget, workers: int) -> Plan:
-    notes: list[str] = []
-    sizes, capped_items = _fit_fixed_costs(models, sizes, budget)
-    if capped_items:
-        notes.append(capped_items)
+    full = sizes
+    sizes, notes = _fit_fixed_costs(models, sizes, budget)
     baselines = sum(zero_shot_seconds(p, sizes) for p in models)
     batches = tuple(b for b in BATCH_SIZES if all(b in p.train_samples_per_second for p in models)) or (
         min(b for p in models for b in p.train_samples_per_second),
     )
+    search = budget.left - baselines - WORKER_START
+    trials = _shape_trials(models, sizes, search, batches)
+    if trials.samples < sizes.train:
+        notes.append(f"trials train on a seeded {trials.samples:,} of the {sizes.train:,} training samples")
+    final = _final_seconds(models[0], sizes, trials.seconds)
+    expected = trials.seconds * (1 + PRUNED_SHARE) / 2  # about half the trials are pruned, early or late
+    top_k, seeds = _confirmation(trials.seconds, max(1, int((search - final) * workers / expected)), workers)
+    confirm = (WORKER_START + top_k * seeds * trials.seconds / workers) if top_k else 0.0
+    n_trials = max(1, int((search - final - confirm) * workers / expected))
+    if n_trials < MIN_TRIALS:
+        notes.append(f"only {n_trials} trial(s) fit: a longer budget would search more")
+    phases = {
+        "probe": budget.spent,
+        "baselines": baselines,
+        "search": WORKER_START + n_trials * expected / workers,
+        "confirm": confirm,
+        "final": final,
+    }
+    return Plan(
+        models=tuple(p.model for p in models),
+        batch_sizes=batches,
+        epochs=trials.epochs,
+        max_train_samples=trials.samples if trials.samples < sizes.train else None,
+        max_dev_items=sizes.dev_items if sizes.dev_items < full.dev_items else None,
+        max_test_items=sizes.test_items if sizes.test_items < full.test_items else None,
+        every_samples=trials.every,
+        corpus_cap=trials.cap,
+        final_corpus="full" if trials.final_full or sizes.corpus == 0 else "capped",
+        n_trials=n_trials,
+        workers=workers,
+        confirm_top_k=top_k,
+        confirm_seeds=seeds,
+        hard_negatives=sizes.corpus > 0 and n_trials >= 24,
+        trial_seconds=trials.seconds,
+        phases=tuple(Phase(name, seconds) for name, seconds in phases.items()),
+        test_texts=sizes.test_texts,
+        notes=tuple(notes),
+    )
+
+
+def _shape_trials(models: list[ModelProbe], sizes: DataSizes, search: float, batches: tuple[int, ...]) -> _Trials:
+    """Trials that leave ``TARGET_TRIALS`` of them in ``search`` seconds, never more than the data."""
     speed = sum(p.speed(batches) for p in models) / len(models)  # trials spread over the candidates
     encode = sum(p.encode_texts_per_second for p in models) / len(models)
-    search = budget.left - baselines - WORKER_START
     cap = _corpus_cap(sizes, encode, search / TARGET_TRIALS)
     eval_seconds = _capped_texts(sizes, cap) / encode
     per_trial = max(search / TARGET_TRIALS - (EVALS_PER_TRIAL + 1) * eval_seconds, 0.0)
     epochs = (1, 2) if per_trial * speed >= 2 * sizes.train else (1, 1)
     mean_epochs = sum(epochs) / 2
     samples = int(min(sizes.train, max(4 * max(batches), per_trial * speed / mean_epochs)))
-    max_train = None if samples >= sizes.train else samples
-    if max_train is not None:
-        notes.append(f"trials train on a seeded {max_train:,} of the {sizes.train:,} training samples")
     every = max(max(batches), samples // EVALS_PER_TRIAL)
-    trial = samples * mean_epochs / speed + (samples * mean_epochs // every + 1) * eval_seconds
-    final_full = sizes.corpus > 0 and (cap is None or sizes.dev_texts / encode < 0.3 * trial)
+    seconds = samples * mean_epochs / speed + (samples * mean_epochs // every + 1) * eval_seconds
+    final_full = sizes.corpus > 0 and (cap is None or sizes.dev_texts / encode < 0.3 * seconds)
     if final_full and cap is not None:
-        trial += (sizes.dev_texts - _capped_texts(sizes, cap)) / encode
-    final = _final_seconds(models[0], sizes, trial)
-    expected = trial * (1 + PRUNED_SHARE) / 2  # about half the trials are pruned, early or late
-    n_trials = max(1, int((search - final) * workers / expected))
-    top_k, seeds = _confirmation(trial, n_trials, workers)
-    if top_k:
-        confirm = WORKER_START + top_k * seeds * trial / workers
-        n_trials = max(1, int((search - final - confirm) * workers / expected))
-    if n_trials < MIN_TRIALS:
-        notes.append(f"only {n_trials} trial(s) fit: a longer budget would search more")
-    phases = (
-        Phase("probe", budget.spent),
-        Phase("baselines", baselines),
-        Phase("search", WORKER_START + n_trials * expected / workers),
-        Phase("confirm", (WORKER_START + top_k * seeds * trial / workers) if top_k else 0.0),
-        Phase("final", final),
-    )
-    return Plan(
-        models=tuple(p.model for p in models),
-        batch_sizes=batches,
-        epochs=epochs,
-        max_train_samples=max_train,
-        max_dev_items=sizes.dev_items if capped_items and "dev" in capped_items else None,
-        max_test_items=sizes.test_items if capped_items and "test" in capped_items else None,
-        every_samples=every,
-        corpus_cap=cap,
-        final_corpus="full" if final_full or sizes.corpus == 0 else "capped",
-        n_trials=n_trials,
-        workers=workers,
-        confirm_top_k=top_k,
-        confirm_seeds=seeds,
-        hard_negatives=sizes.corpus > 0 and n_trials >= 24,
-        trial_seconds=trial,
-        phases=phases,
-        notes=tuple(notes),
-    )
+        seconds += (sizes.dev_texts - _capped_texts(sizes, cap)) / encode
+    return _Trials(samples, epochs, every, cap, final_full, seconds)
 
 
-def _fit_fixed_costs(models: list[ModelProbe], sizes: DataSizes, budget: Budget) -> tuple[DataSizes, str]:
+def _fit_fixed_costs(models: list[ModelProbe], sizes: DataSizes, budget: Budget) -> tuple[DataSizes, list[str]]:
     """Sizes whose zero-shot and final test costs leave the search at least half the budget: a
     seeded subset of the test (and of dev) items when the full ones would not; and a note."""
     encode = min(p.encode_texts_per_second for p in models)
     fixed = (len(models) + 2) * (sizes.dev_texts + sizes.test_texts) / encode
     room = 0.5 * budget.left
     if fixed <= room or sizes.test_items == 0:
-        return sizes, ""
+        return sizes, []
     share = max(room / fixed, 0.05)
     test_items = max(MIN_EVAL_ITEMS, int(sizes.test_items * share))
     dev_items = max(MIN_EVAL_ITEMS, int(sizes.dev_items * share))
@@ -228,7 +243,7 @@ def _fit_fixed_costs(models: list[ModelProbe], sizes: DataSizes, budget: Budget)
         )
         if n < total
     ]
-    return shrunk, ("scoring " + " and ".join(parts) + " to fit the budget") if parts else ""
+    return shrunk, [f"scoring {' and '.join(parts)} to fit the budget"] if parts else []
 
 
 def zero_shot_seconds(probe: ModelProbe, sizes: DataSizes) -> float:

@@ -20,8 +20,7 @@ def write_report(result: TuneResult, path: Path, objective: str) -> None:
 
 
 def report_lines(result: TuneResult, objective: str) -> list[str]:
-    from hpo.results.dimensions import rows_by_dimension
-    from hpo.results.evaluation import format_table
+    from hpo.tune.final import final_table
     from hpo.tune.plan import describe_plan
 
     lines = [f"# hpo tune: {markdown_text(result.study or '')}", ""]
@@ -36,8 +35,7 @@ def report_lines(result: TuneResult, objective: str) -> list[str]:
     total = sum(a for _, _, a in result.timeline.rows() if a is not None)
     lines += [f"| all | {result.timeline.budget_seconds / 60:.1f} min budget | {total / 60:.1f} min |", ""]
     if result.final is not None:
-        table = format_table(objective, rows_by_dimension(result.final.rows()))
-        lines += ["## Results", "", "```", table, "```", ""]
+        lines += ["## Results", "", "```", final_table(result.final, objective), "```", ""]
     if result.lines:
         lines += ["## Verdicts", "", *[f"- {markdown_text(line)}" for line in result.lines], ""]
     return lines

@@ -11,6 +11,7 @@ that runs late shrinks what follows (fewer confirmation seeds, no confirmation) 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,37 +65,37 @@ def _infer_and_plan(request: TuneRequest, timeline: Timeline, echo: Callable[[st
 
 def _run_phases(request: TuneRequest, result: TuneResult, study_file: Path, echo: Callable[[str], None]) -> None:
     from hpo.results.new_study import create_study_from_file
-    from hpo.store.storage import open_storage
-    from hpo.store.study import load_stored_study
+    from hpo.tune.final import final_phase, final_table
+    from hpo.tune.report import write_report
 
     timeline, plan = result.timeline, result.plan
-    name = create_study_from_file(str(study_file), request.storage_url, load_if_exists=True)
-    result.study = name
-    stored = load_stored_study(open_storage(request.storage_url), name)
+    name = result.study = create_study_from_file(str(study_file), request.storage_url, load_if_exists=True)
+    stored = _load(request, name)
     stored.config.check_remote_code(request.trust_remote_code)
     with timeline.phase("baselines"):
         _baselines(stored, request)
     with timeline.phase("search"):
-        _search(request, name, timeline.deadline("search", plan), plan)
+        _search(request, name, timeline, plan, echo)
     top_k, seeds = _shrunk_confirmation(plan, timeline, echo)
     if top_k:
         with timeline.phase("confirm"):
-            _confirm(request, stored, plan, seeds, timeline.deadline("confirm", plan))
+            _confirm(request, stored, plan, seeds, timeline.deadline("confirm"))
     with timeline.phase("final"):
-        from hpo.tune.final import final_phase
-
-        result.final, lines = final_phase(
-            load_stored_study(open_storage(request.storage_url), name), request, top_k > 0
-        )
-    result.lines.extend(lines)
-    for line in lines:
+        result.final, result.lines = final_phase(_load(request, name), request, top_k > 0)
+    for line in [final_table(result.final, stored.config.objective), *result.lines]:
         echo(line)
-    from hpo.tune.report import write_report
-
     write_report(result, request.output / "report.md", stored.config.objective)
     late = timeline.spent() - request.budget_seconds
     echo(f"wall time {timeline.spent():.0f} s of a {request.budget_seconds:.0f} s budget ({late:+.0f} s)")
     echo(f"wrote {request.output}: model/, best.yaml, study.yaml, plan.json, report.md")
+
+
+def _load(request: TuneRequest, name: str) -> StoredStudy:
+    """The study as it is now (a fresh read: the workers wrote to it from other processes)."""
+    from hpo.store.storage import open_storage
+    from hpo.store.study import load_stored_study
+
+    return load_stored_study(open_storage(request.storage_url), name)
 
 
 def _baselines(stored: StoredStudy, request: TuneRequest) -> None:
@@ -108,18 +109,33 @@ def _baselines(stored: StoredStudy, request: TuneRequest) -> None:
     run_baselines(stored, request.trust_remote_code)
 
 
-def _search(request: TuneRequest, name: str, deadline: float, plan: Plan) -> None:
+def _search(request: TuneRequest, name: str, timeline: Timeline, plan: Plan, echo: Callable[[str], None]) -> None:
+    """Run the queued trials; when they run faster than planned, queue more until the deadline."""
+    from hpo.store.study import queue_more_trials
+    from hpo.tune.measure import measure
+    from hpo.tune.plan import WORKER_START
     from hpo.tune.workers import run_workers
 
-    run_workers(request, name, deadline, plan.trial_seconds)
+    while True:
+        run_workers(request, name, timeline.deadline("search"), plan.trial_seconds)
+        study = _load(request, name).study
+        measured = measure(study)
+        if measured is None or any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
+            return  # nothing to learn from yet, or the deadline stopped the queue
+        timeline.refine("final", measured.final_seconds(plan))
+        left = timeline.deadline("search") - time.monotonic() - WORKER_START
+        more = int(left * plan.workers / measured.trial_seconds)
+        if more < 1:
+            return
+        queue_more_trials(study, more)
+        echo(f"trials ran faster than planned ({measured.trial_seconds:.0f} s each): {more} more queued")
 
 
 def _shrunk_confirmation(plan: Plan, timeline: Timeline, echo: Callable[[str], None]) -> tuple[int, int]:
     """The plan's confirmation, with fewer seeds or none when the search ran late."""
     if not plan.confirm_top_k:
         return 0, 0
-    final = plan.predicted()["final"]
-    room = timeline.left() - final - RESERVE * timeline.budget_seconds
+    room = timeline.left() - timeline.expected.get("final", 0.0) - RESERVE * timeline.budget_seconds
     for seeds in range(plan.confirm_seeds, 1, -1):
         if plan.confirm_top_k * seeds * plan.trial_seconds / plan.workers <= room:
             if seeds < plan.confirm_seeds:
@@ -131,8 +147,12 @@ def _shrunk_confirmation(plan: Plan, timeline: Timeline, echo: Callable[[str], N
 
 def _confirm(request: TuneRequest, stored: StoredStudy, plan: Plan, seeds: int, deadline: float) -> None:
     from hpo.results.confirm import queue_confirmation
+    from hpo.store.trial_kinds import search_trials
     from hpo.tune.workers import run_workers
 
+    if any(t.state.name == "WAITING" for t in search_trials(stored.study.get_trials(deepcopy=False))):
+        logger.warning("confirmation skipped: the search ran out of time with trials still queued")
+        return
     try:
         queue_confirmation(stored, plan.confirm_top_k, seeds)
     except StudyError as exc:

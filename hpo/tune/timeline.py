@@ -28,6 +28,8 @@ class Timeline:
         self.plan = plan
         self.actual = actual
         self.started = time.monotonic() - sum(actual.values())
+        # What each phase is expected to take: the plan's figures, refined by what the search measured.
+        self.expected: dict[str, float] = plan.predicted() if plan is not None else {}
 
     @classmethod
     def resume(cls, path: Path, budget_seconds: float) -> Timeline:
@@ -45,14 +47,20 @@ class Timeline:
     def left(self) -> float:
         return self.budget_seconds - self.spent()
 
-    def deadline(self, phase: str, plan: Plan) -> float:
+    def deadline(self, phase: str) -> float:
         """When ``phase`` must end (monotonic clock): what the phases after it need is kept back."""
         later = PHASES[PHASES.index(phase) + 1 :]
-        kept = sum(plan.predicted().get(name, 0.0) for name in later) + RESERVE * self.budget_seconds
+        kept = sum(self.expected.get(name, 0.0) for name in later) + RESERVE * self.budget_seconds
         return self.started + self.budget_seconds - kept
+
+    def refine(self, phase: str, seconds: float) -> None:
+        """Expect ``phase`` to take ``seconds`` (measured on this run's own trials)."""
+        self.expected[phase] = seconds
+        self.save()
 
     def set_plan(self, plan: Plan) -> None:
         self.plan = plan
+        self.expected = plan.predicted()
         self.save()
 
     @contextmanager
@@ -71,6 +79,7 @@ class Timeline:
             "budget_seconds": self.budget_seconds,
             "plan": self.plan.to_dict() if self.plan is not None else None,
             "predicted_seconds": predicted,
+            "refined_seconds": {k: v for k, v in self.expected.items() if v != predicted.get(k)},
             "actual_seconds": self.actual,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
