@@ -105,12 +105,13 @@ def load_sizes(data: Any, task: Any) -> DataSizes:
     test_texts = task.evaluation_texts(data, "test") if data.has_test else []
     dev = getattr(data, "dev", None)
     relevant = getattr(dev, "relevant", {}) if dev is not None else {}
+    corpus = int(summary.get("corpus_passages", 0))
     return DataSizes(
         train=data.train_size(),
         dev_items=int(summary.get("dev_queries", summary.get("dev_pairs", 0))),
-        test_items=len(test_texts),
+        test_items=len(test_texts) - corpus if corpus else len(test_texts) // 2,  # queries, or pairs
         dev_texts=len(dev_texts),
         test_texts=len(test_texts),
-        corpus=int(summary.get("corpus_passages", 0)),
+        corpus=corpus,
         relevant=len({p for ids in relevant.values() for p in ids}) if isinstance(relevant, dict) else 0,
     )

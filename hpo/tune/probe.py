@@ -60,7 +60,8 @@ def probe_models(
 ) -> list[ModelProbe]:
     """Measure each model within ``seconds`` in all (the probe's share of the budget)."""
     dataset = task.train_dataset(data)
-    texts = task.evaluation_texts(data, "dev")[:ENCODE_TEXTS]
+    every = task.evaluation_texts(data, "dev")
+    texts = every[:: max(1, len(every) // ENCODE_TEXTS)][:ENCODE_TEXTS]  # queries and passages alike
     probes: list[ModelProbe] = []
     for i, model in enumerate(models):
         share = (seconds - sum(p.load_seconds for p in probes)) / (len(models) - i)

@@ -120,9 +120,11 @@ def _search(request: TuneRequest, name: str, timeline: Timeline, plan: Plan, ech
         run_workers(request, name, timeline.deadline("search"), plan.trial_seconds)
         study = _load(request, name).study
         measured = measure(study)
-        if measured is None or any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
-            return  # nothing to learn from yet, or the deadline stopped the queue
+        if measured is None:
+            return  # nothing to learn from yet
         timeline.refine("final", measured.final_seconds(plan))
+        if any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
+            return  # the deadline stopped the queue
         left = timeline.deadline("search") - time.monotonic() - WORKER_START
         more = int(left * plan.workers / measured.trial_seconds)
         if more < 1:
