@@ -30,7 +30,7 @@ CANDIDATES = (
     "sentence-transformers/all-mpnet-base-v2",
     "BAAI/bge-base-en-v1.5",
 )
-ENCODE_TEXTS = 128
+ENCODE_TEXTS = 256
 LABEL_COLUMNS = ("label", "score", "labels")
 
 
@@ -82,6 +82,7 @@ def _probe_one(
     import torch
 
     from hpo.training.models import best_device, load_model
+    from hpo.training.precision import best_precision, inference_autocast
 
     started = time.monotonic()
     device = best_device()
@@ -103,7 +104,9 @@ def _probe_one(
     if device != "cuda" and speeds:
         fastest = speeds[max(speeds)]
         speeds.update({b: fastest for b in BATCH_SIZES if b not in speeds})
-    encode = len(texts) / _timed(model.encode, texts, batch_size=64, convert_to_numpy=True)
+    with inference_autocast(device, best_precision(device)):  # as the evaluations will encode
+        model.encode(texts[:16], batch_size=16)  # warm-up: first-batch costs are not speed
+        encode = len(texts) / _timed(model.encode, texts, batch_size=64, convert_to_numpy=True)
     del model, loss, optimizer  # the next candidate needs the memory
     if device == "cuda":
         torch.cuda.empty_cache()
