@@ -217,12 +217,12 @@ def _shape_trials(models: list[ModelProbe], sizes: DataSizes, search: float, bat
 
 def _fit_fixed_costs(models: list[ModelProbe], sizes: DataSizes, budget: Budget) -> tuple[DataSizes, list[str]]:
     """Sizes whose zero-shot and final test costs leave the search at least half the budget: a
-    seeded subset of the test (and of dev) items when the full ones would not; and a note."""
+    seeded subset of the test (and of dev) pairs when the full ones would not; and a note."""
     encode = min(p.encode_texts_per_second for p in models)
     fixed = (len(models) + 2) * (sizes.dev_texts + sizes.test_texts) / encode
     room = 0.5 * budget.left
-    if fixed <= room or sizes.test_items == 0:
-        return sizes, []
+    if fixed <= room or sizes.test_items == 0 or sizes.corpus > 0:
+        return sizes, []  # a corpus is scored whole whatever the queries: fewer would save nothing
     share = max(room / fixed, 0.05)
     test_items = max(MIN_EVAL_ITEMS, int(sizes.test_items * share))
     dev_items = max(MIN_EVAL_ITEMS, int(sizes.dev_items * share))
