@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,30 +27,13 @@ from hpo.cli.shared import quiet_libraries, trust_option
 @click.option("--price", type=click.FloatRange(min=0, min_open=True), help="Dollars per device-hour, for a $ budget.")
 @click.option("--plan-only", is_flag=True, help="Infer, probe and plan; write study.yaml and plan.json; stop.")
 @trust_option
-def tune_command(
-    data: Path,
-    budget: str,
-    output: Path | None,
-    storage: str | None,
-    workers: int | None,
-    gpus: str | None,
-    models: str | None,
-    task: str | None,
-    columns: str | None,
-    positive_label: str | None,
-    price: float | None,
-    plan_only: bool,
-    trust_remote_code: bool,
-) -> None:
+def tune_command(**options: Any) -> None:
     """Infer the task and columns of DATA, plan a study that fits the budget on this hardware, run it,
     and retrain and test the winner against zero-shot and the task's default recipe."""
     from hpo.tune.request import build_request
     from hpo.tune.run import tune
 
-    request = build_request(
-        data, budget, output, storage, workers, gpus, models, task, columns, positive_label, price, plan_only,
-        trust_remote_code,
-    )  # fmt: skip
+    request = build_request(**options)  # the options are named as its parameters
     quiet_libraries(training=True)
     try:
         tune(request, click.echo)
