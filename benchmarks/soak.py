@@ -34,7 +34,8 @@ PORT = 5433
 class OwnPostgres:
     """A Postgres cluster in a temporary folder, started and restarted by this script only."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 100) -> None:
+        self.max_connections = max_connections
         self.bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
         self.data = Path(tempfile.mkdtemp(prefix="hpo-soak-pg-"))
         shutil.chown(self.data, "postgres")
@@ -44,7 +45,7 @@ class OwnPostgres:
         subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, stdout=subprocess.DEVNULL)
 
     def start(self) -> None:
-        options = f"-p {PORT} -k {self.data} -c listen_addresses=127.0.0.1"
+        options = f"-p {PORT} -k {self.data} -c listen_addresses=127.0.0.1 -c max_connections={self.max_connections}"
         pg_ctl = str(self.bin / "pg_ctl")
         self._as_postgres([pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.data / "log"), "-w", "start"])
 

@@ -1,11 +1,16 @@
-"""Storage at scale: N workers x M trials through the real worker path, direct Postgres vs gRPC proxy.
+"""Storage at scale: N workers x M trials through the real worker path: direct Postgres, the gRPC
+proxy, or the compose stack's PgBouncer.
 
     python benchmarks/storage_scale.py [--workers 8 32 64] [--trials 200] [--prefill 20000]
+        [--modes direct proxy pgbouncer] [--max-connections 100]
+
+The ``pgbouncer`` mode runs the stack's image (``docker compose build pgbouncer`` first) on the
+host network in front of this script's Postgres.
 
 Each worker is a real ``hpo`` worker process (queue claim, heartbeat, suggest, intermediate
 reports, pruner, tell, user attrs, study note) whose training is replaced by a trivial run of
 about 50 ms, so the figures are those of the storage path. It starts its own throwaway Postgres
-(port 5433, default ``max_connections`` 100; the machine's own server is never touched).
+(port 5433, ``max_connections`` 100 unless told; the machine's own server is never touched).
 
 Prints, per mode and worker count: finished trials per second, p50/p95 storage time per trial
 (the trial's wall time minus the trivial run), peak Postgres connections, lost and duplicate
@@ -30,6 +35,7 @@ import sqlalchemy
 import yaml
 
 from benchmarks.soak import PORT, OwnPostgres
+from hpo.training.testing import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,13 +94,14 @@ def worker_main(study: str) -> None:
         run_worker(StorageUrl.resolve(None, os.environ), study, stop=stop, progress=LogProgress, train=trivial_train)
 
 
-def config(name: str, trials: int) -> dict[str, Any]:
+def config(name: str, trials: int, model: str) -> dict[str, Any]:
+    """A study of ``trials`` trivial runs; ``model`` only has to pass create-study's checks."""
     return {
         "study_name": name,
         "objective": "retrieval",
         "data": {"train": {"builtin": "stdlib-docstrings"}, "columns": {"query_id": "query_id"}},
         "search_space": {
-            "model": "trivial",
+            "model": model,
             "loss": "MultipleNegativesRankingLoss",
             "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
             "batch_size": 16,
@@ -125,12 +132,17 @@ class ConnectionSampler(threading.Thread):
             self.done.wait(0.5)
 
 
-def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, prefilled: str | None) -> dict[str, Any]:
+def run_case(
+    mode: str, workers: int, trials: int, db_url: str, work: Path, prefilled: str | None, model: str
+) -> dict[str, Any]:
     name = prefilled or f"{mode}-{workers}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proxy = None
     storage = db_url
-    if mode == "proxy":
+    bouncer = None
+    if mode == "pgbouncer":
+        bouncer, storage = start_pgbouncer(work)
+    elif mode == "proxy":
         proxy = subprocess.Popen(
             [sys.executable, "-m", "hpo", "storage-proxy", "--storage", db_url, "--port", "13555"],
             stdout=subprocess.DEVNULL,
@@ -140,7 +152,7 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
         time.sleep(4)
     env["HPO_STORAGE"] = storage
     if prefilled is None:
-        create_study(work / f"{name}.yaml", config(name, trials), env)
+        create_study(work / f"{name}.yaml", config(name, trials, model), env)
     else:
         study = optuna.load_study(study_name=name, storage=db_url)
         for _ in range(trials):
@@ -163,6 +175,8 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
     if proxy is not None:
         proxy.terminate()
         proxy.wait()
+    if bouncer is not None:
+        subprocess.run(["docker", "rm", "-f", bouncer], check=True, stdout=subprocess.DEVNULL)
     new = [t for t in optuna.load_study(study_name=name, storage=db_url).trials if t.number not in before]
     finished = [t for t in new if t.state.name in {"COMPLETE", "PRUNED"}]
     storage_seconds = [
@@ -186,14 +200,41 @@ def run_case(mode: str, workers: int, trials: int, db_url: str, work: Path, pref
         "failed": sum(t.state.name == "FAIL" for t in new),
         "duplicates": len(new) - len({t.number for t in new}),
         "worker errors": sum(1 for p, e in zip(processes, errors, strict=True) if p.returncode != 0),
+        "first error": next((_last_line(e) for p, e in zip(processes, errors, strict=True) if p.returncode), ""),
         "wall s": wall,
     }
 
 
-def prefill(db_url: str, work: Path, count: int) -> str:
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+PGBOUNCER_PORT = 6432
+
+
+def start_pgbouncer(work: Path) -> tuple[str, str]:
+    """The stack's PgBouncer in front of this script's Postgres: its container id and the URL through it."""
+    password = work / "pgbouncer-password"
+    password.write_text("bench-password")
+    password.chmod(0o644)
+    settings = {"DB_HOST": "127.0.0.1", "DB_PORT": str(PORT), "DB_NAME": "postgres", "DB_USER": "postgres"}
+    command = ["docker", "run", "-d", "--rm", "--network", "host", "-v", f"{password}:/run/pw:ro"]
+    for key, value in {**settings, "DB_PASSWORD_FILE": "/run/pw"}.items():
+        command += ["-e", f"{key}={value}"]
+    started = subprocess.run([*command, "hpo-pgbouncer:latest"], check=True, capture_output=True, text=True)
+    time.sleep(2)
+    return started.stdout.strip(), f"postgresql+psycopg2://postgres:bench-password@127.0.0.1:{PGBOUNCER_PORT}/postgres"
+
+
+def prefill(db_url: str, work: Path, count: int, model: str) -> str:
     """A study holding ``count`` finished trials with intermediate values, written in bulk."""
     name = "prefilled"
-    create_study(work / "prefilled.yaml", config(name, 1), {**os.environ, "HPO_STORAGE": db_url, "HF_HUB_OFFLINE": "1"})
+    create_study(
+        work / "prefilled.yaml",
+        config(name, 1, model),
+        {**os.environ, "HPO_STORAGE": db_url, "HF_HUB_OFFLINE": "1"},
+    )
     study = optuna.load_study(study_name=name, storage=db_url)
     distribution = optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)
     trials = [
@@ -214,28 +255,31 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--prefill", type=int, default=20000)
+    parser.add_argument("--modes", nargs="+", choices=["direct", "proxy", "pgbouncer"], default=["direct", "proxy"])
+    parser.add_argument("--max-connections", type=int, default=100, help="Postgres's max_connections.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker_main(args.worker)
         return
-    postgres = OwnPostgres()
+    postgres = OwnPostgres(max_connections=args.max_connections)
     db_url = f"postgresql+psycopg2://postgres@127.0.0.1:{PORT}/postgres"
     work = Path(tempfile.mkdtemp(prefix="hpo-scale-"))
+    model = str(build_tiny_model(work))
     rows = []
     try:
         postgres.start()
-        for mode in ("direct", "proxy"):
+        for mode in args.modes:
             for workers in args.workers:
-                rows.append(run_case(mode, workers, args.trials, db_url, work, None))
+                rows.append(run_case(mode, workers, args.trials, db_url, work, None, model))
                 print(rows[-1], flush=True)
         if args.prefill:
             started = time.perf_counter()
-            name = prefill(db_url, work, args.prefill)
+            name = prefill(db_url, work, args.prefill, model)
             print(f"prefilled {args.prefill} trials in {time.perf_counter() - started:.0f} s", flush=True)
-            for mode in ("direct", "proxy"):
+            for mode in args.modes:
                 for workers in args.workers[:2]:
-                    row = run_case(mode, workers, args.trials, db_url, work, name)
+                    row = run_case(mode, workers, args.trials, db_url, work, name, model)
                     row["mode"] += f" +{args.prefill}"
                     rows.append(row)
                     print(rows[-1], flush=True)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 # Study user attributes.
 CONFIG = "hpo_config"  # the validated study config, as JSON
+CONFIG_DIGEST = "hpo_config_digest"  # sha256 of CONFIG as create-study validated it: workers refuse a changed one
 FINGERPRINT = "hpo_data_fingerprint"  # sha256 of the training and dev data
 DATA_SUMMARY = "hpo_data_summary"  # row counts of the loaded data
 VERSION = "hpo_version"  # the hpo version that created the study
 BASELINES = "hpo_baselines"  # zero-shot scores of the candidate base models
 COMPLETE = "hpo_complete"  # set last by create-study: a study without it is half-created
+
+# Study system attributes.
+CREATOR = "hpo_creator"  # the create-study writing the study: host, pid, token, last beat
 
 # Trial user attributes.
 TRAINING = "training"  # the resolved hyperparameters of the run

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
@@ -22,26 +24,49 @@ class ProgressListener(Protocol):
     def close(self) -> None: ...
 
 
+def duration(seconds: float) -> str:
+    """A time span as people read it: '45 s', '12 min', '1 h 05 min'."""
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 100 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def describe_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 class LogProgress:
-    """Plain log lines, for files, CI logs and anything that is not a terminal."""
+    """Plain log lines, for files, CI logs and anything that is not a terminal: a trial's start, its
+    training progress every ``every`` seconds (samples seen of its total, time left), its
+    evaluations and its end."""
 
-    def __init__(self, metric: str) -> None:
+    def __init__(self, metric: str, every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.metric = metric
+        self.every = every
+        self.clock = clock
+        self.started: dict[int, float] = {}
+        self.logged: dict[int, float] = {}
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        self.started[number] = self.logged[number] = self.clock()
         logger.info("trial %d started: %s", number, describe_params(params))
 
     def step(self, number: int, samples: int, total: int) -> None:
-        pass
+        now = self.clock()
+        started = self.started.setdefault(number, now)
+        if samples <= 0 or samples >= total or now - self.logged.get(number, started) < self.every:
+            return
+        self.logged[number] = now
+        left = (now - started) * (total - samples) / samples
+        logger.info("trial %d: training, %d of %d samples, about %s left", number, samples, total, duration(left))
 
     def evaluated(self, number: int, samples: int, value: float) -> None:
         logger.info("trial %d: %d samples, %s %.4f", number, samples, self.metric, value)
 
     def trial_finished(self, number: int, state: str, detail: str) -> None:
+        self.started.pop(number, None)
+        self.logged.pop(number, None)
         level = logging.ERROR if state == "FAIL" else logging.INFO
         logger.log(level, "trial %d %s: %s", number, "failed" if state == "FAIL" else state.lower(), detail)
 

@@ -79,6 +79,7 @@ class PairClassificationTask(PairTask[LabelledPairs]):
         table=("ap", "accuracy", "f1"),
     )
     thresholds_from_dev = True
+    data_settings = ("positive_label",)
     default_loss = "OnlineContrastiveLoss"
     default_loss_params: ClassVar[Mapping[str, Any]] = {"margin": 0.5}
 

@@ -58,6 +58,7 @@ class SimilarityTask(PairTask[PairData]):
         ),
     }
     default_loss = "CoSENTLoss"
+    data_settings = ("score_range",)
     default_loss_params: ClassVar[Mapping[str, Any]] = {"scale": 20.0}
     metrics = Metrics(
         pattern=re.compile(r"spearman|pearson"),

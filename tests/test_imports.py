@@ -14,7 +14,7 @@ PACKAGES = ("hpo", "objectives")
 # (lazy and TYPE_CHECKING imports included). The tasks sit between the core they build on and the
 # service that runs them: the core never reaches a task.
 WINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("floor", ("hpo", "hpo.errors", "hpo.attrs", "hpo.markdown", "hpo.progress")),
+    ("floor", ("hpo", "hpo.errors", "hpo.attrs", "hpo.markdown", "hpo.progress", "hpo.log_setup")),
     ("settings", ("hpo.settings",)),
     ("data", ("hpo.data",)),
     ("stats", ("hpo.stats",)),

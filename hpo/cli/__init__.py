@@ -13,16 +13,18 @@ from hpo import __version__
 from hpo.cli.cloud_commands import modal_command
 from hpo.cli.run_commands import baseline_command, evaluate_command, train_command, worker_command
 from hpo.cli.server_commands import dashboard_command, storage_proxy_command
-from hpo.cli.shared import HpoGroup, configure_logging
+from hpo.cli.shared import HpoGroup
 from hpo.cli.study_commands import (
     best_command,
     confirm_command,
     create_study_command,
+    delete_study_command,
     report_command,
     status_command,
     studies_command,
 )
 from hpo.cli.tune_command import tune_command
+from hpo.log_setup import configure_logging
 
 __all__ = ["cli", "main"]
 
@@ -32,6 +34,7 @@ __all__ = ["cli", "main"]
     commands=[
         tune_command,
         create_study_command,
+        delete_study_command,
         studies_command,
         status_command,
         best_command,

@@ -5,20 +5,24 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
 from hpo.cli.shared import (
+    POSITIVE,
     open_study,
     progress_option,
-    quiet_libraries,
     show_bars,
     storage_option,
     storage_url,
     study_option,
     trust_option,
 )
+from hpo.log_setup import quiet_libraries
+
+if TYPE_CHECKING:
+    from hpo.settings.remote_code import RemoteCodeConsent
 
 
 @click.command("worker")
@@ -27,14 +31,17 @@ from hpo.cli.shared import (
 @click.option("--gpus", metavar="IDS", help="Supervise one worker per GPU (--per-gpu each): '0,1' or 'all'.")
 @click.option(
     "--per-gpu",
-    default=1,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Workers per GPU; each trial starts once the GPU's free memory covers its estimate.",
+    help="With --gpus: workers per GPU (default 1); each trial starts once the GPU's free memory covers its estimate.",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Supervise this many workers sharing this machine.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Supervise this many workers sharing this machine (no more than the study's trials left); the CPU cores "
+    "are divided among them. On CPU, run at most one per core: more only slows every trial.",
+)
 @click.option("--n-trials", type=click.IntRange(min=1), help="Run at most this many trials in this worker.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Start no trial after this many seconds.")
+@click.option("--timeout", type=POSITIVE, help="Start no trial after this many seconds.")
 @click.option(
     "--progress",
     type=click.Choice(["auto", "bars", "log"]),
@@ -44,11 +51,13 @@ from hpo.cli.shared import (
 )
 @click.option(
     "--stop-grace",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     metavar="S",
     help="After SIGINT/SIGTERM, abandon (and re-queue) a trial still running after S seconds.",
 )
-@click.option("--max-restarts", default=3, show_default=True, type=click.IntRange(min=0), help="With --gpus/--workers.")
+@click.option(
+    "--max-restarts", type=click.IntRange(min=0), help="With --gpus/--workers: restarts of a crashed child (default 3)."
+)
 @trust_option
 @click.pass_context
 def worker_command(
@@ -56,23 +65,27 @@ def worker_command(
     study_name: str,
     storage: str | None,
     gpus: str | None,
-    per_gpu: int,
+    per_gpu: int | None,
     workers: int | None,
     n_trials: int | None,
     timeout: float | None,
     progress: str,
     stop_grace: float | None,
-    max_restarts: int,
-    trust_remote_code: bool,
+    max_restarts: int | None,
+    trust_remote_code: RemoteCodeConsent,
 ) -> None:
     """Run trials of a study until its budget is done."""
+    from hpo.workers.supervisor import as_supervised_child, check_options
+
+    check_options(gpus, per_gpu, workers, max_restarts, progress)
     url = storage_url(storage)
     if gpus is not None or workers is not None:
-        from hpo.workers.supervisor import gpu_slots, local_slots, run_supervised_study, worker_args
+        from hpo.workers.supervisor import run_supervised_study, supervised_slots, worker_args
 
-        slots = gpu_slots(gpus, per_gpu) if gpus is not None else local_slots(workers or 1)
+        slots = supervised_slots(gpus, per_gpu or 1, workers or 1, url, study_name)
         args = worker_args(study_name, n_trials, timeout, stop_grace, trust_remote_code)
-        code, report = run_supervised_study(slots, url, ctx.meta["hpo_args"], args, study_name, max_restarts)
+        restarts = 3 if max_restarts is None else max_restarts
+        code, report = run_supervised_study(slots, url, ctx.meta["hpo_args"], args, study_name, restarts)
         for line in report:
             click.echo(line)
         sys.exit(code)
@@ -80,6 +93,7 @@ def worker_command(
     from hpo.workers.signals import Interrupted, StopSignals
     from hpo.workers.worker import device_share_from, run_worker
 
+    as_supervised_child(os.environ)
     quiet_libraries(training=True)
     try:
         with StopSignals(grace=stop_grace) as stop:
@@ -106,7 +120,7 @@ def worker_command(
 @progress_option
 @click.pass_context
 def baseline_command(
-    ctx: click.Context, study_name: str, storage: str | None, trust_remote_code: bool, progress: str
+    ctx: click.Context, study_name: str, storage: str | None, trust_remote_code: RemoteCodeConsent, progress: str
 ) -> None:
     """Score every candidate base model zero-shot on dev and test; store the results on the study."""
     from hpo.results.baseline import run_baselines
@@ -145,7 +159,7 @@ def train_command(
     compare: tuple[str, ...],
     seeds: int,
     max_test_queries: int | None,
-    trust_remote_code: bool,
+    trust_remote_code: RemoteCodeConsent,
     progress: str,
 ) -> None:
     """Retrain from an exported best trial, score it on the held-out test split against each base model
@@ -176,7 +190,9 @@ def train_command(
 @click.option("--config", "config_path", required=True, metavar="FILE", help="Study config whose evaluator to use.")
 @click.option("--split", type=click.Choice(["dev", "test"]), default="test", show_default=True)
 @trust_option
-def evaluate_command(model: str, config_path: str, split: Literal["dev", "test"], trust_remote_code: bool) -> None:
+def evaluate_command(
+    model: str, config_path: str, split: Literal["dev", "test"], trust_remote_code: RemoteCodeConsent
+) -> None:
     """Score a saved or Hub model with a study config's evaluator (full corpus)."""
     from hpo.results.dimensions import rows_by_dimension
     from hpo.results.evaluation import evaluate_with_config, format_table

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import click
 
-from hpo.cli.shared import quiet_libraries, storage_option, storage_url
+from hpo.cli.shared import storage_option, storage_url
+from hpo.log_setup import quiet_libraries
 
 
 def server_options(port: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -25,11 +26,12 @@ def server_options(port: int) -> Callable[[Callable[..., None]], Callable[..., N
 @server_options(port=8080)
 def dashboard_command(storage: str | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on the study storage."""
-    from hpo.views.dashboard import serve_dashboard
+    from hpo.views.dashboard import open_dashboard
 
     quiet_libraries()
-    click.echo(f"http://{host}:{port}/dashboard")
-    serve_dashboard(storage_url(storage), host, port)
+    dashboard = open_dashboard(storage_url(storage), host, port)
+    click.echo(dashboard.url)
+    dashboard.serve()
 
 
 @click.command("storage-proxy")

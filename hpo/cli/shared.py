@@ -7,7 +7,7 @@ An :class:`~hpo.errors.HpoError` becomes one line on stderr and its exit code (2
 
 from __future__ import annotations
 
-import logging
+import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -15,23 +15,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hpo.errors import HpoError
+from hpo.log_setup import quiet_libraries
 
 if TYPE_CHECKING:
+    from hpo.settings.remote_code import RemoteCodeConsent
     from hpo.store.storage import Storage, StorageUrl
     from hpo.store.study import StoredStudy
-
-NOISY_LOGGERS = (
-    "sentence_transformers",
-    "transformers",
-    "datasets",
-    "optuna",
-    "torch",
-    "httpx",
-    "urllib3",
-    "filelock",
-    "fsspec",
-    "matplotlib",
-)
 
 
 class OneLineError(click.ClickException):
@@ -83,28 +72,6 @@ class HpoGroup(click.Group):
             ctx.exit(1)
 
 
-def configure_logging(level: str, debug: bool) -> None:
-    """Log lines to stderr at ``level``; the libraries' own logs only with ``debug``."""
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
-
-
-def quiet_libraries(training: bool = False) -> None:
-    """Route Optuna's logs through ours; silence progress bars of data and model loading."""
-    import optuna
-
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
-    if training:
-        import datasets
-        from transformers.utils import logging as transformers_logging
-
-        datasets.disable_progress_bars()
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-
-
 def storage_url(cli_value: str | None) -> StorageUrl:
     """The storage URL from --storage, else $HPO_STORAGE, else the embedded default."""
     from hpo.store.storage import StorageUrl
@@ -138,11 +105,30 @@ storage_option = click.option(
     help="Study storage URL. Default: $HPO_STORAGE, else sqlite:///hpo.db.",
 )
 study_option = click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+
+
+def _remote_code_consent(ctx: click.Context, param: click.Parameter, value: str | None) -> RemoteCodeConsent:
+    from hpo.settings.remote_code import FORM, RemoteCodeConsent
+
+    if value == _BARE:
+        raise OneLineError(f"--trust-remote-code needs the models you trust: {FORM}")
+    from_env = ctx.get_parameter_source(param.name or "") == click.core.ParameterSource.ENVIRONMENT
+    try:
+        return RemoteCodeConsent.parse(value, "$HPO_TRUST_REMOTE_CODE" if from_env else "--trust-remote-code")
+    except HpoError as exc:
+        raise OneLineError(str(exc)) from None
+
+
+_BARE = "\0bare"  # what click passes for --trust-remote-code given without a value
 trust_option = click.option(
     "--trust-remote-code",
-    is_flag=True,
+    metavar="MODEL[,MODEL]|all",
+    is_flag=False,
+    flag_value=_BARE,
     envvar="HPO_TRUST_REMOTE_CODE",
-    help="Allow model code from the Hub when the study's config asks for it ($HPO_TRUST_REMOTE_CODE=1).",
+    callback=_remote_code_consent,
+    help="Allow model code from the Hub for these models (as the config names them), or 'all', when the config "
+    "asks for it; a worker names each model before it runs its code ($HPO_TRUST_REMOTE_CODE).",
 )
 progress_option = click.option(
     "--progress",
@@ -151,3 +137,19 @@ progress_option = click.option(
     show_default=True,
     help="Encoding progress bars with an ETA, plain log lines, or bars only on a terminal.",
 )
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that must be a finite number within the range: click's FloatRange lets nan and inf through."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+POSITIVE = FiniteFloat(min=0, min_open=True)  # seconds, dollars, cores: above 0
+NON_NEGATIVE = FiniteFloat(min=0)

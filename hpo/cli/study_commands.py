@@ -1,4 +1,5 @@
-"""The commands on a study's definition and results: create-study, studies, status, best, confirm, report."""
+"""The commands on a study's definition and results: create-study, delete-study, studies, status, best,
+confirm, report."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from pathlib import Path
 import click
 
 from hpo.cli.shared import (
+    NON_NEGATIVE,
+    POSITIVE,
     open_storage_from,
     open_study,
-    quiet_libraries,
     storage_option,
     storage_url,
     study_option,
 )
+from hpo.log_setup import quiet_libraries
 
 
 @click.command("create-study")
@@ -22,13 +25,36 @@ from hpo.cli.shared import (
 @storage_option
 @click.option("--name", metavar="NAME", help="Study name, instead of the config's study_name.")
 @click.option("--load-if-exists", is_flag=True, help="Reuse an existing study with an identical config.")
-def create_study_command(config_path: str, storage: str | None, name: str | None, load_if_exists: bool) -> None:
+@click.option(
+    "--replace", is_flag=True, help="Delete a study of the same name (its trials and queue) and create it again."
+)
+@click.option("--force", is_flag=True, help="With --replace: replace it even while workers hold RUNNING trials.")
+def create_study_command(
+    config_path: str, storage: str | None, name: str | None, load_if_exists: bool, replace: bool, force: bool
+) -> None:
     """Validate a config and its data, create the study, and print its name."""
+    from hpo.errors import UsageError
     from hpo.results.new_study import create_study_from_file
 
+    if replace and load_if_exists:
+        raise UsageError("--replace and --load-if-exists exclude each other: replace the study, or reuse it")
+    if force and not replace:
+        raise UsageError("--force goes with --replace: it replaces a study even while its trials run")
     url = storage_url(storage)
     quiet_libraries(training=True)
-    click.echo(create_study_from_file(config_path, url, name, load_if_exists))
+    click.echo(create_study_from_file(config_path, url, name, load_if_exists, replace, force))
+
+
+@click.command("delete-study")
+@study_option
+@storage_option
+@click.option("--force", is_flag=True, help="Delete it even while workers hold RUNNING trials (they then fail).")
+def delete_study_command(study_name: str, storage: str | None, force: bool) -> None:
+    """Delete a study with its queued budget and every trial's record."""
+    from hpo.store.removal import delete_study
+
+    quiet_libraries()
+    click.echo(delete_study(open_storage_from(storage), study_name, force).describe())
 
 
 @click.command("studies")
@@ -60,12 +86,10 @@ def status_command(study_name: str, storage: str | None, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing file that is not an export of this study.")
 @click.option("--confirmed", is_flag=True, help="Export the winner of hpo confirm (best mean over seeds).")
 @click.option("--pareto", is_flag=True, help="List the quality-vs-cost fronts instead of exporting.")
-@click.option(
-    "--max-cost", type=click.FloatRange(min=0), metavar="DOLLARS", help="Export the best trial that cost at most this."
-)
+@click.option("--max-cost", type=NON_NEGATIVE, metavar="DOLLARS", help="Export the best trial that cost at most this.")
 @click.option(
     "--max-latency",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     metavar="MS",
     help="Export the best trial whose model encodes a text in at most this many milliseconds.",
 )
@@ -80,9 +104,22 @@ def best_command(
     max_latency: float | None,
 ) -> None:
     """Export the best trial as YAML: params, resolved training config, metric, provenance, verdicts."""
+    from hpo.errors import UsageError
     from hpo.results.export import write_yaml
     from hpo.results.selection import export_document, pareto_listing
 
+    given = {
+        "--confirmed": confirmed,
+        "--max-cost": max_cost is not None,
+        "--max-latency": max_latency is not None,
+        "-o": output is not None,
+        "--force": force,
+    }
+    if pareto and any(given.values()):
+        dropped = ", ".join(name for name, on in given.items() if on)
+        raise UsageError(f"--pareto lists the fronts and exports nothing: drop {dropped}")
+    if force and output is None:
+        raise UsageError("--force replaces the file that -o names: add -o FILE, or drop --force")
     stored = open_study(storage, study_name)
     if pareto:
         click.echo(pareto_listing(stored))
@@ -111,6 +148,8 @@ def confirm_command(
     from hpo.results.confirm import confirmation_report, queue_confirmation
     from hpo.views.confirm_summary import describe_queued
 
+    if as_json and not show_report:
+        raise UsageError("--json goes with --report (queueing runs prints one line): add --report, or drop --json")
     stored = open_study(storage, study_name)
     if show_report:
         if top_k is not None or seeds is not None:

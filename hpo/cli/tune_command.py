@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from hpo.cli.shared import quiet_libraries, trust_option
+from hpo.cli.shared import POSITIVE, trust_option
+from hpo.log_setup import quiet_libraries
 
 
 @click.command("tune")
@@ -24,7 +25,7 @@ from hpo.cli.shared import quiet_libraries, trust_option
 @click.option("--task", metavar="NAME", help="retrieval, pair-classification or similarity, if the data does not say.")
 @click.option("--columns", metavar="ROLE=COL,...", help="Column of each role, e.g. text1=q1,text2=q2,label=dup.")
 @click.option("--positive-label", metavar="VALUE", help="The label value that means a match (e.g. yes).")
-@click.option("--price", type=click.FloatRange(min=0, min_open=True), help="Dollars per device-hour, for a $ budget.")
+@click.option("--price", type=POSITIVE, help="Dollars per device-hour, for a $ budget.")
 @click.option("--plan-only", is_flag=True, help="Infer, probe and plan; write study.yaml and plan.json; stop.")
 @trust_option
 def tune_command(**options: Any) -> None:

@@ -1,11 +1,10 @@
 """Modal containers as workers: the only module that imports ``modal``, inside its functions only.
 
-Each container runs the same worker loop as ``hpo worker`` against the study's Postgres, whose URL
-comes from a ``modal.Secret`` (key ``HPO_STORAGE``, optionally ``HF_TOKEN``). A ``modal.Volume``
-caches model weights and datasets between containers. The study's local data files and model
-folders are mounted at the paths the study names. A preempted container (SIGINT, then SIGKILL 30 s
-later) finishes its trial or abandons it after :data:`STOP_GRACE_SECONDS` (it goes back to the
-queue), then exits with an error while the study has trials left, so that Modal starts it again.
+Each container runs :func:`hpo.cloud.container.run_container_worker` (the worker loop of ``hpo
+worker``) against the study's Postgres, whose URL comes from a ``modal.Secret`` (key
+``HPO_STORAGE``, optionally ``HF_TOKEN``). A ``modal.Volume`` caches model weights and datasets
+between containers. The study's local data files and model folders are mounted at the paths the
+study names.
 
 The app is built per launch (its image carries that study's files): launch it with ``hpo modal``,
 which runs the checks first. There is no ``modal run`` entrypoint.
@@ -20,13 +19,16 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hpo.cloud.container import run_container_worker
 from hpo.cloud.reach import CACHE_DIR
-from hpo.errors import HpoError, StorageError, UsageError
-from hpo.store.storage import STORAGE_ENV, StorageUrl, open_storage
+from hpo.errors import HpoError, UsageError
+from hpo.settings.remote_code import RemoteCodeConsent
+from hpo.store.storage import STORAGE_ENV, StorageUrl
 
 if TYPE_CHECKING:
     import modal
@@ -36,15 +38,22 @@ logger = logging.getLogger(__name__)
 APP_NAME = "hpo"
 PYTHON_VERSION = "3.11"
 TORCH_REQUIREMENT = "torch==2.13.0"
-# Modal sends SIGINT on preemption and SIGKILL 30 s later: abandon the trial before that.
-STOP_GRACE_SECONDS = 20.0
-_RESTART = "exiting with an error so that Modal starts this container again"
+# Dependencies of hpo that a worker never imports (reports and plots): left out of the image.
+NOT_IN_IMAGE = ("plotly", "matplotlib")
 SECRET_NAME = "hpo-storage"
 VOLUME_NAME = "hpo-cache"
 # Modal's own limits on one function: retries and timeout (24 h).
 MAX_RETRIES = 10
 MAX_CONTAINER_TIMEOUT = 24 * 3600
 MIN_CONTAINER_TIMEOUT = 60  # start-up alone (image, weights, data) takes about that long
+# A trial of the reference task takes minutes: two hours is a hung or runaway trial.
+DEFAULT_TRIAL_TIMEOUT = 2 * 3600
+DEFAULT_IDLE_TIMEOUT = 600
+# How long the launching machine keeps asking for a result through its own network errors.
+LOST_CONTACT_SECONDS = 900.0
+RETRY_DELAY_SECONDS = 2.0
+MAX_RETRY_DELAY_SECONDS = 60.0
+GPU_EXAMPLES = "e.g. T4, L4, A10G, L40S, A100, H100"
 # Progress bars of 8 containers would flood the terminal that streams their logs.
 CONTAINER_ENV = {
     "HF_HOME": f"{CACHE_DIR}/huggingface",
@@ -59,8 +68,9 @@ CONTAINER_ENV = {
 
 @dataclass(frozen=True)
 class ModalSettings:
-    """What a launch asks of Modal: GPU type and resources, per-container timeout and retries, names,
-    and the local files (data, model folders) that each container gets at the same path."""
+    """What a launch asks of Modal: one GPU of a type and resources, per-container and per-trial
+    timeouts, retries, names, and the local files (data, model folders) that each container gets
+    at the same path."""
 
     gpu: str = "A10G"
     timeout: int = MAX_CONTAINER_TIMEOUT
@@ -70,6 +80,8 @@ class ModalSettings:
     secret: str = SECRET_NAME
     volume: str = VOLUME_NAME
     carry: tuple[str, ...] = ()
+    trial_timeout: int | None = None  # None: DEFAULT_TRIAL_TIMEOUT, or half the container's when that is less
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT
 
     def __post_init__(self) -> None:
         if not 0 <= self.retries <= MAX_RETRIES:
@@ -79,8 +91,33 @@ class ModalSettings:
                 f"--container-timeout {self.timeout}: give {MIN_CONTAINER_TIMEOUT} to {MAX_CONTAINER_TIMEOUT} s "
                 "(Modal stops a container after at most 24 h)"
             )
+        if self.trial_timeout is not None and not 0 < self.trial_timeout < self.timeout:
+            raise UsageError(
+                f"--trial-timeout {self.trial_timeout}: give more than 0 and less than --container-timeout "
+                f"({self.timeout} s), so that a hung trial ends before its container does"
+            )
+        if self.idle_timeout <= 0:
+            raise UsageError(f"--idle-timeout {self.idle_timeout}: give a number of seconds above 0")
         if not self.gpu.strip():
-            raise UsageError("--gpu: give a Modal GPU type, e.g. T4, L4, A10G, L40S, A100, H100")
+            raise UsageError(f"--gpu: give a Modal GPU type, {GPU_EXAMPLES}")
+        kind, _, count = self.gpu.partition(":")
+        if count.strip().isdigit() and int(count) != 1:
+            raise UsageError(
+                f"--gpu {self.gpu}: a container runs one worker on one GPU; give '{kind}' and start more "
+                f"containers with --containers"
+            )
+
+    @property
+    def gpu_type(self) -> str:
+        """The GPU type asked for, as trials are priced: without a count or Modal's no-upgrade '!'."""
+        return self.gpu.partition(":")[0].strip().rstrip("!")
+
+    @property
+    def trial_limit(self) -> int:
+        """The per-trial time limit: as given, else the default or half the container's timeout."""
+        if self.trial_timeout is not None:
+            return self.trial_timeout
+        return min(DEFAULT_TRIAL_TIMEOUT, self.timeout // 2)
 
 
 @dataclass(frozen=True)
@@ -94,11 +131,19 @@ class LaunchRequest:
     n_trials: int | None = None
     timeout: float | None = None
     detach: bool = False
+    trust_remote_code: RemoteCodeConsent = field(default_factory=RemoteCodeConsent)
 
-
-class ContainerStoppedError(HpoError):
-    """A container was told to stop (preemption) while the study had trials left: raised so that
-    Modal records a failure and starts the container again, instead of a success."""
+    def worker_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of each container's :func:`run_container_worker`, after the study
+        and the redacted URL its secret must name."""
+        return {
+            "n_trials": self.n_trials,
+            "timeout": self.timeout,
+            "gpu": self.settings.gpu_type,
+            "trust_remote_code": self.trust_remote_code.describe(),
+            "trial_timeout": self.settings.trial_limit,
+            "idle_timeout": self.settings.idle_timeout,
+        }
 
 
 class LaunchInterruptedError(HpoError):
@@ -130,6 +175,15 @@ class ContainerResult:
 
 
 @dataclass(frozen=True)
+class Launched:
+    """What a launch left: the Modal app's id (for ``modal app stop``) and, unless detached, each
+    container's result."""
+
+    app_id: str | None
+    results: list[ContainerResult]
+
+
+@dataclass(frozen=True)
 class ModalWorker:
     """The app and everything its worker function is built from."""
 
@@ -149,7 +203,8 @@ def has_token() -> bool:
 
 
 def image_requirements() -> list[str]:
-    """pip requirements of the installed ``hpo`` distribution, no extras, torch pinned.
+    """pip requirements of the installed ``hpo`` distribution, no extras, torch pinned, and without
+    the packages a worker never imports (:data:`NOT_IN_IMAGE`).
 
     Read from the distribution's metadata, so a regular install works as well as an editable one.
     """
@@ -164,8 +219,8 @@ def image_requirements() -> list[str]:
         spec, _, marker = requirement.partition(";")
         if "extra" in marker:
             continue
-        name = re.split(r"[\s<>=!~\[(@]", spec.strip(), maxsplit=1)[0]
-        if name.lower() != "torch":
+        name = re.split(r"[\s<>=!~\[(@]", spec.strip(), maxsplit=1)[0].lower()
+        if name != "torch" and name not in NOT_IN_IMAGE:
             pinned.append(requirement.strip())
     return pinned
 
@@ -198,7 +253,8 @@ def build_worker(settings: ModalSettings) -> ModalWorker:
         cpu=settings.cpu,
         memory=settings.memory,
         timeout=settings.timeout,
-        # Re-runs a container whose function raised: a crash, a storage outage, a preemption stop.
+        # Re-runs a container whose function raised (a crash, a storage outage). A preempted
+        # container raises KeyboardInterrupt instead: Modal restarts it without spending a retry.
         retries=modal.Retries(max_retries=settings.retries, initial_delay=10.0, backoff_coefficient=2.0),
         secrets=[secret],
         volumes={CACHE_DIR: volume},
@@ -208,69 +264,13 @@ def build_worker(settings: ModalSettings) -> ModalWorker:
     return ModalWorker(settings, app, image, secret, volume, function)
 
 
-def run_container_worker(
-    study: str, expected_storage: str, n_trials: int | None = None, timeout: float | None = None
-) -> dict[str, Any]:
-    """What each container runs: ``hpo worker --study STUDY`` on ``$HPO_STORAGE``.
-
-    ``expected_storage`` is the redacted URL checked on the launching machine. A config error is
-    returned as the result's ``error`` (retrying cannot cure it); a stop signal with the study's
-    budget unfinished raises :class:`ContainerStoppedError`; other errors raise, for Modal to retry.
-    """
-    from hpo.progress import LogProgress
-    from hpo.workers.signals import Interrupted, StopSignals
-    from hpo.workers.worker import run_worker
-
-    if not logging.getLogger().handlers:  # a container is an entry point of its own
-        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    url: StorageUrl | None = None
-    try:
-        url = StorageUrl.parse(os.environ.get(STORAGE_ENV, ""))
-        if url.redacted != expected_storage:
-            raise UsageError(
-                f"the Modal secret's {STORAGE_ENV} is '{url}', but the study was checked on "
-                f"'{expected_storage}'; point both at the same database "
-                f"(modal secret create --force {SECRET_NAME} {STORAGE_ENV}=...)"
-            )
-        with StopSignals(grace=STOP_GRACE_SECONDS) as stop:
-            summary = run_worker(url, study, n_trials=n_trials, timeout=timeout, stop=stop, progress=LogProgress)
-    except Interrupted as exc:  # the running trial was abandoned and re-queued: the budget is unfinished
-        raise ContainerStoppedError(f"stopped ({exc}) with trials of study '{study}' left; {_RESTART}") from None
-    except StorageError:
-        raise
-    except HpoError as exc:
-        reason = str(exc) if url is None else url.scrub(str(exc))  # a parse error is redacted already
-        logger.error("%s", reason)
-        return {"states": {}, "stopped_because": "", "error": reason}
-    if stop.requested and summary.stopped_because == "stop signal":
-        left = _trials_left(url, study)
-        if left:
-            raise ContainerStoppedError(
-                f"stop signal with trials of study '{study}' left ({left} waiting or running); {_RESTART}"
-            )
-    return {"states": summary.states, "stopped_because": summary.stopped_because, "error": None}
-
-
-def _trials_left(url: StorageUrl, study: str) -> int:
-    """Trials waiting or running in the study; unknown counts as left (a restart finds out)."""
-    import optuna
-
-    try:
-        loaded = optuna.load_study(study_name=study, storage=open_storage(url).backend)
-        states = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
-        return len(loaded.get_trials(deepcopy=False, states=states))
-    except Exception as exc:
-        logger.warning("cannot count the trials left (%s); assuming some are", url.scrub(_first_line(exc)))
-        return 1
-
-
 def launch(
     worker: ModalWorker,
     request: LaunchRequest,
     on_progress: Callable[[], None] | None = None,
     poll_seconds: float = 15.0,
-) -> list[ContainerResult]:
-    """Start ``request.containers`` workers; wait for all unless detached; return their results.
+) -> Launched:
+    """Start ``request.containers`` workers; wait for all unless detached; return the app id and results.
 
     Modal's errors become one line (:class:`UsageError` with the fix); Ctrl-C stops the containers
     and raises :class:`LaunchInterruptedError`; ``on_progress`` runs every ``poll_seconds``.
@@ -286,26 +286,31 @@ def launch(
             modal.enable_output(),
             worker.app.run(detach=request.detach),
         ):
+            app_id = worker.app.app_id
             try:
+                arguments = request.worker_arguments()
                 for _ in range(request.containers):
-                    calls.append(
-                        worker.function.spawn(
-                            request.study_name, request.storage_url.redacted, request.n_trials, request.timeout
-                        )
-                    )
+                    calls.append(worker.function.spawn(request.study_name, request.storage_url.redacted, **arguments))
                 if request.detach:
-                    return []
-                return _wait(calls, on_progress, poll_seconds)
+                    return Launched(app_id, [])
+                return Launched(app_id, _wait(calls, on_progress, poll_seconds))
             except KeyboardInterrupt:
                 # app.run() swallows a KeyboardInterrupt: raise something it passes on.
                 _cancel(calls)
-                raise LaunchInterruptedError(
-                    f"interrupted: asked Modal to stop {len(calls)} containers; the next worker re-queues "
-                    "the trials they were running once their heartbeats are stale"
-                ) from None
+                raise LaunchInterruptedError(_interrupted(len(calls))) from None
     except KeyboardInterrupt:  # during the app's start-up, before any container
         _cancel(calls)
         raise LaunchInterruptedError("interrupted while the app was starting; no container runs") from None
+    # Only reached when app.run() swallowed a KeyboardInterrupt: a second Ctrl-C while the first
+    # was being handled. Leaving app.run() stops an attached app with its containers.
+    raise LaunchInterruptedError(f"interrupted twice: {_interrupted(len(calls))}")
+
+
+def _interrupted(calls: int) -> str:
+    return (
+        f"interrupted: asked Modal to stop {calls} containers; the next worker re-queues the trials they "
+        "were running once their heartbeats are stale"
+    )
 
 
 def _wait(calls: list[Any], on_progress: Callable[[], None] | None, poll_seconds: float) -> list[ContainerResult]:
@@ -315,10 +320,7 @@ def _wait(calls: list[Any], on_progress: Callable[[], None] | None, poll_seconds
     def wait_all() -> None:
         # One call at a time rather than FunctionCall.gather: gather raises at the first failure.
         for number, call in enumerate(calls):
-            try:
-                results[number] = ContainerResult.from_wire(call.get())
-            except BaseException as exc:  # the container's own error after its retries, or a lost call
-                results[number] = ContainerResult({}, "", f"{type(exc).__name__}: {_first_line(exc)}")
+            results[number] = wait_for_result(number, call)
 
     waiter = threading.Thread(target=wait_all, name="hpo-modal-wait", daemon=True)
     waiter.start()
@@ -331,6 +333,31 @@ def _wait(calls: list[Any], on_progress: Callable[[], None] | None, poll_seconds
                 on_progress()
             except Exception:  # monitoring never stops the containers
                 logger.warning("progress poll failed; the containers go on", exc_info=True)
+
+
+def wait_for_result(number: int, call: Any) -> ContainerResult:
+    """The result of one spawned container. This machine's own network errors (Modal's client gives
+    up on them within a second) are retried with backoff for :data:`LOST_CONTACT_SECONDS`; a
+    failure is recorded only for what the container's run returned: its own exception after its
+    retries, Modal's ``RemoteError``, ``FunctionTimeoutError`` or ``InputCancellation``."""
+    import modal.exception
+
+    local_errors = (modal.exception.ConnectionError, modal.exception.ServiceError, OSError)
+    delay = RETRY_DELAY_SECONDS
+    lost_since: float | None = None
+    while True:
+        try:
+            return ContainerResult.from_wire(call.get())
+        except local_errors as exc:
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            lost_since = time.monotonic() if lost_since is None else lost_since
+            if time.monotonic() - lost_since >= LOST_CONTACT_SECONDS:
+                return ContainerResult({}, "", f"no answer from Modal for {LOST_CONTACT_SECONDS:g} s ({reason})")
+            logger.warning("waiting on container %d: %s; asking again in %g s", number, reason, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, MAX_RETRY_DELAY_SECONDS)
+        except BaseException as exc:  # the container's own result: an error after its retries, a timeout
+            return ContainerResult({}, "", f"{type(exc).__name__}: {_first_line(exc)}")
 
 
 def _cancel(calls: list[Any]) -> None:
@@ -352,13 +379,13 @@ def modal_errors(settings: ModalSettings) -> Iterator[None]:
         raise UsageError(f"Modal rejected the token ({_first_line(exc)}); run 'modal token new'") from None
     except modal.exception.NotFoundError as exc:
         raise UsageError(
-            f"Modal: {_first_line(exc)}; create the secret with: modal secret create {settings.secret} "
-            f"{STORAGE_ENV}='postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB'"
+            f"Modal: {_first_line(exc)}; create the secret from a file that holds {STORAGE_ENV}=...: "
+            f"modal secret create {settings.secret} --from-dotenv FILE"
         ) from None
     except modal.exception.InvalidError as exc:
         raise UsageError(
             f"Modal rejected the launch ({_first_line(exc)}); check --gpu '{settings.gpu}' "
-            "(e.g. T4, L4, A10G, L40S, A100, H100), --cpu and --memory"
+            f"({GPU_EXAMPLES}), --cpu and --memory"
         ) from None
     except modal.exception.Error as exc:
         raise HpoError(f"Modal failed: {type(exc).__name__}: {_first_line(exc)}") from None

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
 from hpo.errors import StudyError, UsageError
-from hpo.store.storage import StorageUrl
+from hpo.store.storage import StorageUrl, host_address
 
 if TYPE_CHECKING:
     from hpo.settings.config import DataSource, StudyConfig
@@ -52,7 +52,7 @@ def check_reachable_from_cloud(url: StorageUrl) -> None:
     host = url.host or "localhost"
     where = f"storage host '{host}' in '{url}'"
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(str(host_address(host) or host))  # 127.1 too, as the C library reads it
     except ValueError:
         name = host.lower().rstrip(".")
         if name == "localhost" or name.endswith(".localhost"):
@@ -79,7 +79,7 @@ def check_reachable_from_cloud(url: StorageUrl) -> None:
 def files_to_carry(config: StudyConfig) -> tuple[str, ...]:
     """The local data files and model folders a container needs, each to be placed at the same path.
 
-    Raises for what cannot be carried: the built-in demo data, a relative path, a missing file.
+    Raises for what cannot be carried: the built-in demo data, a Windows or relative path, a missing file.
     The test split is left out: a worker never loads it.
     """
     carried: list[str] = []
@@ -127,6 +127,11 @@ def _data_file(study_name: str, role: str, source: DataSource) -> list[str]:
 
 
 def _carried_path(role: str, given: str, what: str) -> str:
+    if PureWindowsPath(given).drive or "\\" in given:
+        raise UsageError(
+            f"{role}: '{given}' is a Windows path, which a Linux container cannot mount at the same path; "
+            f"create the study with the {what}'s POSIX path (on Linux, macOS or WSL) and run hpo modal there"
+        )
     path = Path(given)
     if not path.is_absolute():
         raise UsageError(

@@ -89,11 +89,16 @@ def load_pair_splits(
     """Train, dev and (when asked for) test pairs, read with ``columns`` and carved by text group.
 
     ``label`` reads the role ``label_role`` (a 0/1 label, a similarity score) of one row; a train or
-    dev split whose labels are all the same is refused, ``if_constant`` saying what is needed.
+    dev split whose labels are all the same is refused, ``if_constant`` saying what is needed. Unless
+    ``data.positive_label`` names a label, a split whose labels mix numbers and text is refused at
+    the first text.
     """
     fields = {role: Field.of(role, columns) for role in ("text1", "text2", label_role)}
+    numeric = config.data.positive_label is None  # labels named by data.positive_label may be text
 
     def parse(raw: list[Row], where: str) -> list[tuple[str, str, float]]:
+        if numeric:
+            rows.numbers_only(raw, where, fields[label_role])
         return [
             (
                 rows.text(row, i, where, fields["text1"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,35 @@ def identifier(row: Row, index: int, where: str, field: Field) -> str:
             f"number, got {found!r}"
         )
     return str(found)
+
+
+def numbers_only(raw: list[Row], where: str, field: Field) -> None:
+    """A DataError naming the row where a column of numbers holds text.
+
+    Text among numbers (a JSON file), or, in a column read as text throughout (a CSV reader does
+    that when one value is not a number), the first value that does not read as a number.
+    """
+    found = [(i, row.get(field.column)) for i, row in enumerate(raw, 1) if row.get(field.column) is not None]
+    texts = [(i, v) for i, v in found if isinstance(v, str)]
+    if not texts:
+        return
+    if len(texts) == len(found):
+        texts = [(i, v) for i, v in texts if not _reads_as_number(v)]
+        if len(texts) == len(found):
+            return  # no number at all: the task's reader says what it wants
+    if texts:
+        index, text = texts[0]
+        raise DataError(
+            f"{where}: row {index}: column '{field.column}' ({field.role}) must be a number like the other rows, "
+            f"got text {text!r}"
+        )
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def require(items: Iterable[Any], split: str, what: str) -> None:

@@ -32,11 +32,15 @@ def _read_file(path: Path, role: str) -> list[Row]:
     fmt = FILE_FORMATS[path.suffix.lower()]
     import datasets
 
+    from hpo.data.text_files import encoding_problem, structure_problem
+
+    if fmt != "parquet" and (problem := encoding_problem(path) or structure_problem(path, fmt)):
+        raise DataError(f"{role} ({path}): {problem}")
     try:
         dataset = datasets.load_dataset(fmt, data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many kinds for a malformed file
-        raise DataError(f"{role}: cannot read {path}: {_first_line(exc)}") from exc
-    rows: list[Row] = dataset.to_list()
+        raise DataError(f"{role}: cannot read {path}: {_first_line(_root_cause(exc))}") from exc
+    rows: list[Row] = _as_written(path, fmt, dataset)
     if not rows:
         raise DataError(f"{role}: {path} has no rows")
     return rows
@@ -49,20 +53,64 @@ def _read_hub(source: DataSource, role: str) -> list[Row]:
     try:
         dataset = datasets.load_dataset(source.hub, source.name, split=source.split, revision=source.revision)
     except Exception as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = (
-            " (HF_HUB_OFFLINE=1 is set and it is not in the local cache; download it once with "
-            "the Hub reachable, or point data.*.path at local files)"
-            if offline
-            else " (check the dataset id, name and split, and that the Hub is reachable)"
-        )
-        raise DataError(f"{role}: cannot load Hub dataset {source.describe()}: {_first_line(exc)}{hint}") from exc
+        reason = f"{_first_line(exc)}{_hub_hint()}"
+        raise DataError(f"{role}: cannot load Hub dataset {source.describe()}: {reason}") from exc
     rows: list[Row] = dataset.to_list()
     if not rows:
         raise DataError(f"{role}: Hub dataset {source.describe()} has no rows")
     return rows
 
 
+def read_hub_splits(dataset_id: str, role: str) -> dict[str, list[Row]]:
+    """Every split of the Hub dataset ``dataset_id`` (its default configuration), by split name."""
+    import datasets
+
+    try:
+        splits = datasets.load_dataset(dataset_id)
+    except Exception as exc:
+        raise DataError(f"{role}: cannot load Hub dataset {dataset_id}: {_first_line(exc)}{_hub_hint()}") from exc
+    return {name: split.to_list() for name, split in splits.items()}
+
+
+def _hub_hint() -> str:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return (
+            " (HF_HUB_OFFLINE=1 is set and it is not in the local cache; download it once with "
+            "the Hub reachable, or point data.*.path at local files)"
+        )
+    return " (check the dataset id, name and split, and that the Hub is reachable)"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost cause: datasets wraps the reader's error in "An error occurred while generating the dataset"."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _as_written(path: Path, fmt: str, dataset: Any) -> list[Row]:
+    """The rows, each value as the file wrote it.
+
+    datasets reads a JSON column of mixed types as JSON text and gives "0.7" back as 0.7 (so one
+    text among numbers would pass unseen): such a file is read again with the json module.
+    """
+    import datasets
+
+    rows: list[Row] = dataset.to_list()
+    if fmt != "json" or not any(isinstance(f, datasets.Json) for f in dataset.features.values()):
+        return rows
+    import json
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        written = json.loads(text)
+    except ValueError:  # JSON Lines
+        written = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if isinstance(written, list) and len(written) == len(rows) and all(isinstance(r, dict) for r in written):
+        return [{column: row.get(column) for column in dataset.column_names} for row in written]
+    return rows

@@ -6,14 +6,33 @@ import hashlib
 import logging
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from hpo.data.sources import Row, read_rows
+from hpo.errors import DataError
 from hpo.settings.config import DataConfig, DataSource
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The level of the "dropped N training rows" line. Every command that loads a study's data carves
+# it again; only create-study, which makes the study, should warn. A context variable carries that
+# to the carving, deep inside each task's loader, without widening every task's load_data.
+_DROPPED_ROWS_LEVEL: ContextVar[int] = ContextVar("dropped_rows_level", default=logging.DEBUG)
+
+
+@contextmanager
+def warning_of_dropped_rows() -> Iterator[None]:
+    """Within it, training rows dropped because a given dev or test split repeats them are a
+    warning; elsewhere (workers, baseline, train: later loads of the same data) a DEBUG line."""
+    token = _DROPPED_ROWS_LEVEL.set(logging.WARNING)
+    try:
+        yield
+    finally:
+        _DROPPED_ROWS_LEVEL.reset(token)
 
 
 def normalize(text: str) -> str:
@@ -80,7 +99,9 @@ def carve(
     ``parse`` turns a split's raw rows into records (``where`` names the split in errors);
     ``group_keys`` gives each record the key that keeps related records in one carved split (a
     normalized query, a connected group of pairs). Training records that repeat a dev or test
-    record (same ``leak_keys``, by default the group keys) are dropped.
+    record (same ``leak_keys``, by default the group keys) are dropped: a warning inside
+    :func:`warning_of_dropped_rows` (``create-study``), a DEBUG line in later loads of the same data.
+    A training split that loses every record is a DataError naming the split that repeats them.
     """
     leak_keys = leak_keys or group_keys
     sources: dict[str, DataSource | None] = {"train": data.train, "dev": data.dev, "test": data.test}
@@ -92,14 +113,38 @@ def carve(
     dev_fraction = data.dev_fraction if data.dev is None else 0.0
     test_fraction = data.test_fraction if data.test is None else 0.0
     out: dict[str, list[T]] = {"train": [], "dev": list(records.get("dev", [])), "test": list(records.get("test", []))}
-    held_out = {k for name in ("dev", "test") if name in records for k in leak_keys(records[name])}
+    held_out = {name: set(leak_keys(records[name])) for name in ("dev", "test") if name in records}
     train = records["train"]
-    leaked = 0
+    leaked = dict.fromkeys(held_out, 0)
     for row, key, leak in zip(train, group_keys(train), leak_keys(train), strict=True):
-        if leak in held_out:
-            leaked += 1
+        holder = next((name for name, keys in held_out.items() if leak in keys), None)
+        if holder is not None:
+            leaked[holder] += 1
             continue
         out[assign(key, seed, dev_fraction, test_fraction)].append(row)
-    if leaked:
-        logger.warning("dropped %d training rows that also occur in the dev or test split", leaked)
+    _say_leaks(sources, {name: n for name, n in leaked.items() if n}, len(train), _DROPPED_ROWS_LEVEL.get())
     return out
+
+
+def _say_leaks(sources: dict[str, DataSource | None], leaked: dict[str, int], rows: int, level: int) -> None:
+    """Log the training rows dropped because a given dev or test split repeats them; a DataError
+    when that was every one of them (nothing would be left to train on)."""
+    if not leaked:
+        return
+
+    def split(name: str) -> str:
+        source = sources[name]
+        return f"data.{name} ({source.describe()})" if source is not None else f"data.{name}"
+
+    if len(leaked) == 1:
+        holders = split(next(iter(leaked)))
+    else:
+        holders = ", ".join(f"{split(name)}: {count}" for name, count in leaked.items())
+    if sum(leaked.values()) == rows:
+        names = " and ".join(f"data.{name}" for name in leaked)
+        raise DataError(
+            f"{split('train')}: all {rows} rows also occur in {holders}, so none is left to train on; "
+            f"give a {names} without the training rows, or remove {names} to carve "
+            f"{'that split' if len(leaked) == 1 else 'both splits'} from train"
+        )
+    logger.log(level, "dropped %d of %d training rows that also occur in %s", sum(leaked.values()), rows, holders)

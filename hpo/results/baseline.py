@@ -11,6 +11,7 @@ from typing import Any
 
 from hpo import attrs
 from hpo.results.evaluation import Evaluation, at_dev_thresholds, evaluate_model
+from hpo.settings.remote_code import RemoteCodeConsent
 from hpo.store.study import StoredStudy
 from hpo.verdicts.notes import update_study_note
 from objectives.registry import get_task
@@ -18,7 +19,9 @@ from objectives.registry import get_task
 logger = logging.getLogger(__name__)
 
 
-def run_baselines(stored: StoredStudy, trust_remote_code: bool = False, progress: bool = False) -> list[Evaluation]:
+def run_baselines(
+    stored: StoredStudy, trust_remote_code: RemoteCodeConsent | None = None, progress: bool = False
+) -> list[Evaluation]:
     """Score each searched base model on dev (the search's corpus) and test; store them on the study.
 
     Each record keeps the score of every item, for verdicts against trials (``hpo status``) and for
@@ -26,7 +29,7 @@ def run_baselines(stored: StoredStudy, trust_remote_code: bool = False, progress
     encodings show a progress bar with an ETA.
     """
     config = stored.config
-    config.check_remote_code(trust_remote_code)
+    config.check_remote_code(trust_remote_code or RemoteCodeConsent())
     task = get_task(config.objective)
     data = task.load_data(config, include_test=True)
     capped = config.evaluation.final_corpus == "capped"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from hpo import attrs
 from hpo.errors import StudyError, UsageError
 from hpo.progress import describe_params
+from hpo.settings.config import MAX_SEED
 from hpo.stats.item_scores import ItemScores, read_record
 from hpo.store.study import StoredStudy
 from hpo.store.trial_kinds import confirmation_trials, ranked_complete
@@ -57,6 +58,10 @@ def queue_confirmation(stored: StoredStudy, top_k: int, seeds: int) -> list[Queu
     if top_k < 1 or seeds < 1:
         raise UsageError(f"--top-k {top_k} --seeds {seeds}: give 1 or more of each")
     study, config = stored.study, stored.config
+    if config.seed + seeds > MAX_SEED:  # the runs' seeds follow the study's: no run may get one numpy refuses
+        raise UsageError(
+            f"--seeds {seeds}: the study's seed {config.seed} + {seeds} exceeds the largest seed {MAX_SEED}; give fewer"
+        )
     trials = study.get_trials(deepcopy=False)
     chosen = _distinct(ranked_complete(trials, config.direction))[:top_k]
     if not chosen:
@@ -163,7 +168,8 @@ class ConfirmationReport:
         """The text ``hpo confirm --report`` prints."""
         if not self.configs:
             return f"study '{self.study}' has no confirmation runs (queue them: hpo confirm --study {self.study})"
-        lines = [f"confirmation of study {self.study}: {self.metric} on dev ({self.corpus}), mean ± sd over seeds"]
+        corpus = f" ({self.corpus})" if self.corpus else ""  # pair tasks score no corpus
+        lines = [f"confirmation of study {self.study}: {self.metric} on dev{corpus}, mean ± sd over seeds"]
         header = ["config", "search", "runs", "mean", "sd", "params"]
         body = [
             [

@@ -6,6 +6,7 @@ import logging
 import math
 import statistics
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from hpo.verdicts.paired import VerdictRow
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from hpo.settings.remote_code import RemoteCodeConsent
     from hpo.training.task import Split, Task
 
 logger = logging.getLogger(__name__)
@@ -132,8 +134,10 @@ def evaluate_model(
 ) -> Evaluation:
     """Score ``model`` (a Hub id, a local path or a loaded model) on ``split`` of ``data``.
 
-    With ``progress``, the encoding shows a progress bar with its ETA on stderr.
+    With ``progress``, the encoding shows a progress bar with its ETA on stderr; without, a long
+    encoding logs its progress (texts done of the total, time left) every 30 seconds.
     """
+    from hpo.training.encode_meter import EncodeMeter
     from hpo.training.matryoshka import evaluator_for
     from hpo.training.models import best_device, load_model
     from hpo.training.precision import best_precision
@@ -152,7 +156,8 @@ def evaluate_model(
         evaluator.show_progress_bar = True  # the library's own bars, with an ETA
     logger.info("scoring %s on %s: %s", label, split, corpus)
     started = time.perf_counter()
-    metrics = evaluate(evaluator, loaded, device, best_precision(device, config.precision))
+    with nullcontext() if progress else EncodeMeter(loaded):
+        metrics = evaluate(evaluator, loaded, device, best_precision(device, config.precision))
     key = task.metric_key(metrics, config.metric_name)
     logger.info("%s on %s: %s %.4f", label, split, config.metric_name, metrics[key])
     return Evaluation(
@@ -187,7 +192,7 @@ def table_value(task: Task[Any], evaluation: Evaluation, metric: str) -> float:
 
 
 def evaluate_with_config(
-    model: str, config_path: Path, split: Split, trust_remote_code: bool
+    model: str, config_path: Path, split: Split, trust_remote_code: RemoteCodeConsent
 ) -> tuple[str, Evaluation]:
     """``hpo evaluate``: score ``model`` with the evaluator of the study config at ``config_path`` (full corpus)."""
     from hpo.errors import UsageError
@@ -195,7 +200,7 @@ def evaluate_with_config(
     from objectives.registry import get_task
 
     config = load_config(config_path)
-    config.check_remote_code(trust_remote_code)
+    config.check_remote_code(trust_remote_code, [model])
     task = get_task(config.objective)
     data = task.load_data(config, include_test=split == "test")
     if split == "test" and not data.has_test:

@@ -23,6 +23,7 @@ from hpo.settings.config import StudyConfig, format_validation_error
 from hpo.settings.schema import Strict
 from hpo.settings.space import TrainingParams
 from hpo.settings.yaml_file import read_yaml_file
+from hpo.stats.significance import threshold_note
 from hpo.store.config_file import parse_config
 from hpo.store.study import StoredStudy
 from hpo.store.trial_kinds import search_trials
@@ -104,9 +105,10 @@ class ExportedBest(Strict):
             if row.get("verdict") is None:
                 lines.append(f"verdict: vs {row['reference']}: none ({row.get('reason', '')})")
             else:
+                threshold = threshold_note(row["verdict"], row.get("min_gain"))
                 lines.append(
                     f"verdict: vs {row['reference']}, dev {row['metric']}: {row['difference']:+.4f} "
-                    f"[{row['low']:+.4f}, {row['high']:+.4f}] {row['verdict']}"
+                    f"[{row['low']:+.4f}, {row['high']:+.4f}] {row['verdict']}{threshold}"
                 )
         return "\n".join(lines)
 
@@ -155,7 +157,7 @@ def best_trial_document(
         params=dict(best.params),
         training=TrainingParams.from_dict(trial_attrs[attrs.TRAINING]),
         metrics=trial_attrs.get(attrs.METRICS, {}),
-        config=config.model_dump(mode="json"),
+        config=set_fields(config),
         data_fingerprint=study.user_attrs.get(attrs.FINGERPRINT),
         versions=library_versions(),
         exported=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -165,6 +167,16 @@ def best_trial_document(
         confirmation=confirmation,
         baselines=dict(study.user_attrs.get(attrs.BASELINES, {})),
     )
+
+
+def set_fields(config: StudyConfig) -> dict[str, Any]:
+    """The config as the file writes it: only the fields that differ from their defaults.
+
+    Reading it back gives the same config (``hpo train`` and ``create-study`` fill in the rest with
+    the defaults of the hpo version in ``versions``), and a reader sees what the study chose
+    instead of every unset option as null.
+    """
+    return config.model_dump(mode="json", exclude_defaults=True)
 
 
 def _hpo_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -22,6 +22,7 @@ from hpo.results.evaluation import Evaluation, FinalReport, SeedRun, at_dev_thre
 from hpo.results.export import ExportedBest, read_best_file
 from hpo.results.model_card import write_card_section
 from hpo.settings.config import StudyConfig
+from hpo.settings.remote_code import RemoteCodeConsent
 from hpo.training.models import check_model_reference
 from hpo.training.result import NullReporter
 from hpo.verdicts.paired import verdict_row
@@ -90,7 +91,7 @@ def train_final(
     splits: tuple[str, ...] = ("train",),
     push_to_hub: str | None = None,
     compare: tuple[str, ...] = (),
-    trust_remote_code: bool = False,
+    trust_remote_code: RemoteCodeConsent | None = None,
     seeds: int = 1,
     max_test_queries: int | None = None,
     progress: bool = False,
@@ -108,7 +109,8 @@ def train_final(
 
     if seeds < 1:
         raise UsageError(f"--seeds {seeds}: give 1 or more")
-    recipe.config.check_remote_code(trust_remote_code)
+    consent = trust_remote_code or RemoteCodeConsent()
+    recipe.config.check_remote_code(consent, [*recipe.config.remote_code_models(), *compare])
     check_output_dir(output_dir)
     for model_name in compare:
         check_model_reference(model_name, "--compare")

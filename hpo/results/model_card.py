@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from hpo.markdown import markdown_text
 from hpo.results.evaluation import FinalReport, table_value
+from hpo.stats.significance import threshold_note
 
 if TYPE_CHECKING:
     from hpo.results.export import ExportedBest
@@ -98,7 +99,8 @@ def _significance_lines(report: FinalReport) -> list[str]:
             lines.append(f"| {name} | {row.metric} | - | - | no verdict ({row.reason}) |")
         else:
             lines.append(
-                f"| {name} | {row.metric} | {c.difference:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {c.verdict} |"
+                f"| {name} | {row.metric} | {c.difference:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | "
+                f"{c.verdict}{threshold_note(c.verdict, c.min_gain)} |"
             )
     return lines
 

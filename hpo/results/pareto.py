@@ -6,7 +6,11 @@ both the dev metric and one cost axis (at least as good on both, better on one):
 
 - ``cost``: the trial's dollars when every trial has a price, else its device seconds;
 - ``latency``: milliseconds per text the trained model took to encode, on the trial's device, in
-  its evaluations (1000 / ``encode_texts_per_second``);
+  its evaluations (1000 / ``encode_texts_per_second``). Measured while other work shares the
+  device (other workers, other users of a CPU), it moves by a few percent from one evaluation to
+  the next, so latencies within :data:`LATENCY_TOLERANCE` of each other count as equal: a trial
+  0.2% faster but worse does not join the front. Latencies measured on different devices are not
+  comparable at all, and the listing says so;
 - ``dimension``: the embedding dimension, when the trials differ in it (Matryoshka runs).
 """
 
@@ -23,6 +27,8 @@ from hpo.store.trial_kinds import ranked_complete
 if TYPE_CHECKING:
     import optuna
 
+LATENCY_TOLERANCE = 0.05  # relative: 54.20 and 54.29 ms per text are the same speed
+
 
 @dataclass(frozen=True)
 class Point:
@@ -35,6 +41,7 @@ class Point:
     ms_per_text: float | None
     dimension: int | None
     params: dict[str, Any]
+    device_type: str | None = None  # where it was measured: a GPU's name or "cpu"
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class Axis:
     name: str
     label: str
     of: Callable[[Point], float | None]
+    tolerance: float = 0.0  # relative difference within which two values count as equal
 
 
 def trial_points(trials: Iterable[optuna.trial.FrozenTrial], direction: str) -> list[Point]:
@@ -61,6 +69,7 @@ def trial_points(trials: Iterable[optuna.trial.FrozenTrial], direction: str) -> 
                 ms_per_text=1000.0 / float(speed) if speed else None,
                 dimension=record.get(attrs.EMBEDDING_DIM),
                 params=dict(trial.params),
+                device_type=record.get(attrs.DEVICE_TYPE),
             )
         )
     return points
@@ -78,22 +87,28 @@ def cost_axes(points: list[Point]) -> list[Axis]:
     elif any(p.device_seconds is not None for p in points):
         found.append(Axis("cost", "device seconds per trial", lambda p: p.device_seconds))
     if any(p.ms_per_text is not None for p in points):
-        found.append(Axis("latency", "encoding ms per text", lambda p: p.ms_per_text))
+        found.append(Axis("latency", "encoding ms per text", lambda p: p.ms_per_text, LATENCY_TOLERANCE))
     if len({p.dimension for p in points if p.dimension is not None}) > 1:
         found.append(Axis("dimension", "embedding dimension", lambda p: p.dimension))
     return found
 
 
 def front(points: list[Point], axis: Axis, maximize: bool) -> list[Point]:
-    """The points no other point beats on both the value and ``axis``, cheapest first."""
+    """The points no other point beats on both the value and ``axis``, cheapest first.
+
+    A point beats another when it is at least as good on both (on ``axis``, within its tolerance)
+    and better on one.
+    """
     sign = 1.0 if maximize else -1.0
-    placed = [p for p in points if axis.of(p) is not None]
-    placed.sort(key=lambda p: (axis.of(p), -sign * p.value, p.trial))
-    kept: list[Point] = []
-    for point in placed:
-        if not kept or sign * point.value > sign * kept[-1].value:
-            kept.append(point)
-    return kept
+    placed = [(p, float(cost)) for p in points if (cost := axis.of(p)) is not None]
+
+    def beats(a: tuple[Point, float], b: tuple[Point, float]) -> bool:
+        (p, cost), (q, other) = a, b
+        as_good = sign * p.value >= sign * q.value and cost <= other * (1 + axis.tolerance)
+        return as_good and (sign * p.value > sign * q.value or cost < other)
+
+    kept = [b for b in placed if not any(beats(a, b) for a in placed if a[0] is not b[0])]
+    return [p for p, _ in sorted(kept, key=lambda pc: (pc[1], -sign * pc[0].value, pc[0].trial))]
 
 
 def best_within(
@@ -132,9 +147,18 @@ def format_fronts(points: list[Point], metric: str, maximize: bool) -> str:
             for p in kept
         ]
         widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-        title = f"front of {metric} against {axis.label} ({len(kept)} of {len(points)} trials):"
+        tolerance = f"; within {axis.tolerance:.0%} counts as equal" if axis.tolerance else ""
+        title = f"front of {metric} against {axis.label} ({len(kept)} of {len(points)} trials{tolerance}):"
         rows = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]
         ]
-        blocks.append("\n".join([title, *rows]))
+        blocks.append("\n".join([title, *rows, *_not_comparable(points, axis)]))
     return "\n\n".join(blocks)
+
+
+def _not_comparable(points: list[Point], axis: Axis) -> list[str]:
+    """A note when the latencies were measured on different devices."""
+    devices = sorted({p.device_type for p in points if p.device_type and axis.of(p) is not None})
+    if axis.name != "latency" or len(devices) < 2:
+        return []
+    return [f"note: ms per text measured on {', '.join(devices)}: not comparable across devices"]

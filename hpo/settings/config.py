@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from hpo.errors import UsageError
+from hpo.settings.remote_code import RemoteCodeConsent
 from hpo.settings.schema import Strict
 from hpo.settings.space import SearchSpace
 
@@ -185,6 +186,7 @@ _UNION_TAGS = {
 }
 
 
+MAX_SEED = 2**32 - 1  # the largest seed numpy accepts (transformers seeds numpy with the run's seed)
 MAX_TRIALS = 100_000  # each is a queued row written at creation; beyond this, split the study
 
 
@@ -231,10 +233,23 @@ class WarmStartConfig(Strict):
         return data
 
 
-class SignificanceConfig(Strict):
-    """How two models are compared on the same items (paired bootstrap; see :mod:`hpo.stats.significance`)."""
+# A gain that matters, in the metric's units: one point on the 0-100 scale papers report. Every
+# metric hpo's tasks optimise (NDCG, MRR, MAP, recall, AP, accuracy, F1, Spearman, Pearson, MCC) is
+# bounded by 1, so one absolute threshold fits them all, where a relative one would not: it would
+# ask a retrieval model at 0.05 for 0.0005 and one at 0.90 for 0.009, and mean nothing for a
+# correlation near 0. Below a point, a gain on a dev set of a few hundred items rarely survives
+# another seed or another sample of items, and is no reason to prefer a model.
+DEFAULT_MIN_GAIN = 0.01
 
-    min_gain: float = Field(0.0, ge=0)  # the smallest difference, in the metric's units, worth a WIN
+
+class SignificanceConfig(Strict):
+    """How two models are compared on the same items (paired bootstrap; see :mod:`hpo.stats.significance`).
+
+    ``min_gain`` is the smallest difference, in the metric's units, worth a WIN (smaller sure gains
+    are MARGINAL); an explicit ``min_gain: 0`` makes any sure gain a WIN.
+    """
+
+    min_gain: float = Field(DEFAULT_MIN_GAIN, ge=0)
     confidence: float = Field(0.95, gt=0, lt=1)
     resamples: int = Field(10_000, ge=100)
 
@@ -243,7 +258,7 @@ def _check_prices(value: dict[str, float]) -> dict[str, float]:
     for device, price in value.items():
         if not device.strip():
             raise ValueError("a device name must not be empty")
-        if isinstance(price, bool) or not price >= 0:
+        if not price >= 0:  # true/false, text, inf and nan never get here (Strict)
             raise ValueError(f"{device}: dollars per hour must be a number >= 0 (got {price!r})")
     return value
 
@@ -263,7 +278,7 @@ class StudyConfig(Strict):
     budget: BudgetConfig
     fault_tolerance: FaultToleranceConfig = FaultToleranceConfig()
     warm_start: WarmStartConfig = WarmStartConfig()
-    seed: int = Field(42, ge=0, le=2**32 - 1)  # what numpy and torch accept
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     precision: Literal["auto", "fp32"] = "auto"
     trust_remote_code: bool = False
     significance: SignificanceConfig = SignificanceConfig()
@@ -299,16 +314,27 @@ class StudyConfig(Strict):
                 trials.append(params)
         return trials
 
-    def check_remote_code(self, allowed: bool) -> None:
-        """Refuse to go on when the config asks for model code from the Hub and this process was not allowed it.
+    def remote_code_models(self) -> list[str]:
+        """The models this config loads: the searched base models and the dense miner's model."""
+        miner = self.search_space.hard_negatives.miner_model
+        return [*self.search_space.searched_models(), *([miner] if miner else [])]
+
+    def check_remote_code(self, consent: RemoteCodeConsent, models: list[str] | None = None) -> None:
+        """Refuse to go on when the config asks for model code from the Hub and the consent given to this
+        process does not name every model it will load (``models``; by default the config's).
 
         The config may come from a study that anyone with storage access can write; running remote
-        code is the decision of whoever starts the process (``--trust-remote-code``).
+        code is the decision of whoever starts the process (``--trust-remote-code MODEL[,MODEL]``).
         """
-        if self.trust_remote_code and not allowed:
+        if not self.trust_remote_code:
+            return
+        refused = consent.refused(self.remote_code_models() if models is None else models)
+        if refused:
+            wider = ",".join([*sorted(consent.models), *refused])
             raise UsageError(
-                f"study '{self.study_name}' asks to run model code from the Hub (trust_remote_code: true); "
-                "if you trust every model it names, run again with --trust-remote-code"
+                f"study '{self.study_name}' asks to run model code from the Hub (trust_remote_code: true) for "
+                f"{', '.join(refused)}, which --trust-remote-code does not name; "
+                f"if you trust it, run again with --trust-remote-code {wider}"
             )
 
     @property

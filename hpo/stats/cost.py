@@ -1,8 +1,11 @@
 """What trials cost: the seconds each held its device, priced with the config's ``cost`` table.
 
 ``cost`` maps a device type to dollars per hour of that device, e.g. ``{A10G: 1.10, H100: 3.95}``.
-A GPU is matched by the key its name contains (``A10G`` in ``NVIDIA A10G``; the longest such key
-wins, so ``A100-80GB`` beats ``A100``), ignoring case. A CPU is priced only by a ``cpu`` key: the
+A GPU is matched by a key that is its whole name or a whole word of it, ignoring case: ``A10G``
+prices ``NVIDIA A10G`` and ``A100`` prices ``NVIDIA A100-SXM4-80GB``, but ``L4`` never prices an
+``L40S`` nor ``A10`` an ``A100``; the longest matching key wins, so ``A100-80GB`` beats ``A100``. A
+Modal container is priced by the GPU type it asked for, not the device it got (Modal may run an
+``H100`` request on an H200 at H100 prices). A CPU is priced only by a ``cpu`` key: the
 price of the machine's share a worker uses, per hour of the worker's wall time; without one, CPU
 trials record their device seconds but no dollars. Workers sharing one GPU (``--per-gpu N``) each
 pay 1/N of it. Every trial pays, whatever its end: complete, pruned or failed.
@@ -10,6 +13,7 @@ pay 1/N of it. Every trial pays, whatever its end: complete, pruned or failed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,8 +31,13 @@ def price_per_hour(prices: Mapping[str, float], device_type: str) -> float | Non
     name = device_type.lower()
     if name == CPU:
         return next((price for key, price in prices.items() if key.lower() == CPU), None)
-    matches = [key for key in prices if key.lower() != CPU and key.lower() in name]
+    matches = [key for key in prices if key.lower() != CPU and _names(key.lower(), name)]
     return prices[max(matches, key=len)] if matches else None
+
+
+def _names(key: str, name: str) -> bool:
+    """Whether ``key`` is ``name`` or a whole word of it (no letter or digit on either side)."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])", name) is not None
 
 
 def trial_cost(prices: Mapping[str, float], device_type: str, seconds: float, share: float) -> dict[str, Any]:
@@ -56,6 +65,8 @@ class Spend:
 
     def describe(self) -> str:
         hours = ", ".join(f"{seconds / 3600:.2f} h {device}" for device, seconds in self.by_device.items())
+        if not self.priced:  # "$0.00" would read as free
+            return f"{hours or 'no device time yet'} over {self.unpriced} trials; no prices, so no dollars"
         unpriced = f"; {self.unpriced} trials without a price" if self.unpriced else ""
         return f"${self.dollars:.2f} over {self.priced} trials ({hours or 'no device time yet'}{unpriced})"
 

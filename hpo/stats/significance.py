@@ -7,8 +7,11 @@ better: for a metric where lower is better, pass ``maximize=False``.
 
 The interval holds the central ``confidence`` share of the resampled differences (a percentile
 interval); with few items, a few dozen or less, it comes out too narrow. ``min_gain`` is the
-smallest difference, in the metric's units, worth a WIN. The same ``seed`` and number of items
-give the same resamples.
+smallest difference, in the metric's units, worth a WIN: a gain the interval puts above 0 but
+smaller than ``min_gain`` is MARGINAL, real but too small to act on. The functions here default to
+0 (any sure gain wins); a study's verdicts use ``significance.min_gain`` of its config, which
+defaults to :data:`hpo.settings.config.DEFAULT_MIN_GAIN` (0.01, one point on
+the 0-100 scale; why is said there). The same ``seed`` and number of items give the same resamples.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Comparison:
     verdict: Verdict
     confidence: float = 0.95
     method: str = "paired bootstrap"
+    min_gain: float = 0.0  # the threshold that told WIN from MARGINAL
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the difference and bounds rounded to 6 decimals."""
@@ -46,8 +50,18 @@ class Comparison:
         return {**asdict(self), **rounded}
 
     def describe(self) -> str:
-        """One line such as ``+0.0123 [+0.0040, +0.0210] WIN``."""
-        return f"{self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}] {self.verdict}"
+        """One line such as ``+0.0123 [+0.0040, +0.0210] WIN``; a WIN or MARGINAL names the threshold
+        that decided it when there is one: ``+0.0030 [+0.0010, +0.0050] MARGINAL (gain < min_gain 0.01)``."""
+        return f"{self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}] {self.verdict}" + threshold_note(
+            self.verdict, self.min_gain
+        )
+
+
+def threshold_note(verdict: str, min_gain: float | None) -> str:
+    """What a WIN or MARGINAL owes to ``min_gain``: `` (gain >= min_gain 0.01)``; empty without one."""
+    if not min_gain or verdict not in ("WIN", "MARGINAL"):
+        return ""
+    return f" (gain {'>=' if verdict == 'WIN' else '<'} min_gain {min_gain:g})"
 
 
 def decide(difference: float, low: float, high: float, min_gain: float = 0.0) -> Verdict:
@@ -112,7 +126,8 @@ def bootstrap_metric(
     if undefined:
         raise ValueError(f"the metric is undefined on {undefined} of {resamples} resamples; compare on more items")
     low, high = (float(q) for q in np.quantile(gains, [(1 - confidence) / 2, (1 + confidence) / 2]))
-    return Comparison(difference, low, high, len(c), decide(difference, low, high, min_gain), confidence)
+    verdict = decide(difference, low, high, min_gain)
+    return Comparison(difference, low, high, len(c), verdict, confidence, min_gain=min_gain)
 
 
 def bootstrap_runs(
@@ -162,7 +177,8 @@ def bootstrap_runs(
         raise ValueError(f"the metric is undefined on {undefined} of {resamples} resamples; compare on more items")
     low, high = (float(q) for q in np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2]))
     method = f"paired bootstrap over items and seeds ({len(ours)} vs {len(theirs)} runs)"
-    return Comparison(difference, low, high, len(runs[0]), decide(difference, low, high, min_gain), confidence, method)
+    verdict = decide(difference, low, high, min_gain)
+    return Comparison(difference, low, high, len(runs[0]), verdict, confidence, method, min_gain)
 
 
 def _draw_counts(rng: np.random.Generator, runs: int, resamples: int) -> Array:

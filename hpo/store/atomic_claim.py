@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy
 from optuna.storages import RDBStorage
@@ -21,6 +22,17 @@ from optuna.trial import TrialState
 
 class AtomicClaimRDBStorage(RDBStorage):
     """``RDBStorage`` whose claim of a WAITING trial is a single conditional update."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            # A start that failed (a full server, say) closes what it opened: a worker waiting
+            # for a free connection must not hold one meanwhile.
+            engine = getattr(self, "engine", None)
+            if engine is not None:
+                engine.dispose()
+            raise
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
         if state != TrialState.RUNNING or values is not None:

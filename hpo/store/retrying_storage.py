@@ -18,6 +18,7 @@ except ``create_new_trial``, which can then create one extra WAITING trial.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
@@ -207,9 +208,30 @@ def _last_beat(trial: FrozenTrial, now: float) -> float:
     return float(trial.system_attrs.get(attrs.HEARTBEAT, start))
 
 
+# What a trial is queued with (study, confirm, a replaced trial): what its retry keeps of it.
+QUEUE_MARKS = (
+    attrs.WARM_START,
+    attrs.DEFAULT_RECIPE,
+    attrs.CONFIRMS,
+    attrs.SEED,
+    attrs.REPLACES_TRIAL,
+    attrs.OOM_REQUEUES,
+)
+
+
 def _stale_trial_callback(fault_tolerance: FaultToleranceConfig) -> Callable[[optuna.Study, FrozenTrial], None]:
     import optuna
 
     with warnings.catch_warnings():  # experimental in name only: the documented mechanism since 2.8
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=fault_tolerance.max_retries)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=fault_tolerance.max_retries)
+
+    def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna's retry of a stale trial, as the trial was queued: the killed run's ``fail_reason``,
+        results and heartbeat stay with the failed trial, not its retry."""
+        queued = copy.copy(trial)
+        queued.user_attrs = {k: v for k, v in trial.user_attrs.items() if k in QUEUE_MARKS}
+        queued.system_attrs = {k: v for k, v in trial.system_attrs.items() if k not in (attrs.CLAIMED, attrs.HEARTBEAT)}
+        retry(study, queued)
+
+    return requeue

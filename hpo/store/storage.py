@@ -32,6 +32,7 @@ P = TypeVar("P", bound="optuna.storages.GrpcStorageProxy")
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 STORAGE_ENV = "HPO_STORAGE"
+PASSWORD_FILE_ENV = "HPO_STORAGE_PASSWORD_FILE"  # a secret file, e.g. /run/secrets/postgres-password
 SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "grpc")
 CONNECT_RETRY_SECONDS = 30.0
 DEFAULT_OUTAGE_SECONDS = 300.0  # until the study's own fault_tolerance.db_outage_seconds is known
@@ -77,8 +78,18 @@ class StorageUrl:
 
     @classmethod
     def resolve(cls, cli_value: str | None, environ: Mapping[str, str]) -> StorageUrl:
-        """The URL from ``--storage``, else ``$HPO_STORAGE``, else the embedded SQLite default."""
-        return cls.parse(cli_value or environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
+        """The URL from ``--storage``, else ``$HPO_STORAGE``, else the embedded SQLite default; a
+        Postgres URL without a password takes the one in ``$HPO_STORAGE_PASSWORD_FILE`` if set."""
+        url = cls.parse(cli_value or environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
+        password_file = environ.get(PASSWORD_FILE_ENV)
+        if password_file and url.is_postgres and not url.secrets:
+            return url.with_password(_read_password(Path(password_file)))
+        return url
+
+    def with_password(self, password: str) -> StorageUrl:
+        """This URL with ``password`` as its password."""
+        url = _sqlalchemy_url(self.secret).set(password=password)
+        return StorageUrl.parse(url.render_as_string(hide_password=False))
 
     def __str__(self) -> str:
         return self.redacted
@@ -108,15 +119,56 @@ class StorageUrl:
         return text
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` is this machine: localhost, 127.0.0.0/8, ::1 or the unspecified address."""
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
+def _read_password(path: Path) -> str:
+    """The password in ``path`` (a secret file: one line, its line break not part of it)."""
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"{PASSWORD_FILE_ENV}={path}: cannot read the password file ({reason})") from None
+    if not password:
+        raise UsageError(f"{PASSWORD_FILE_ENV}={path}: the password file is empty")
+    return password
+
+
+# The names of this machine in every stock hosts file.
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine: localhost, 127.0.0.0/8, ::1 or the unspecified address.
+
+    Addresses are read as the C library reads them (what the database client connects to), so the
+    short forms count too: ``127.1``, ``0x7f.1``, ``2130706433``, ``0177.0.0.1``, ``[::1]``,
+    ``::ffff:127.0.0.1``.
+    """
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    address = host_address(host)
+    if address is None:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return address.is_loopback or address.is_unspecified
+
+
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``host`` spells, in any form ``inet_aton`` or ``inet_pton`` accepts; None for a name."""
+    import socket
+
+    text = host.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if not text or any(c.isspace() for c in text):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))  # 127.1, 0x7f.1, 2130706433, 0177.0.0.1
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -135,11 +187,13 @@ def open_storage(url: StorageUrl, create: bool = False) -> Storage:
 
     A SQLite file is created only with ``create`` (create-study, the proxy): a command that reads
     studies refuses a file that does not exist rather than leave an empty database behind a typo.
+    The commands that write (``create``) ride out a database restart as workers do.
     """
     import optuna
 
-    if not create:
-        _require_sqlite_file(url)
+    if create:
+        return _retrying_storage(url)
+    _require_sqlite_file(url)
     if url.is_grpc:
         return Storage(url, _grpc_proxy(url, optuna.storages.GrpcStorageProxy))
     from hpo.store.atomic_claim import AtomicClaimRDBStorage
@@ -149,9 +203,13 @@ def open_storage(url: StorageUrl, create: bool = False) -> Storage:
 
 def open_worker_storage(url: StorageUrl) -> Storage:
     """A worker's storage: every call retried through outages, heartbeats once :func:`use_fault_tolerance` ran."""
-    from hpo.store.retrying_storage import RetryingGrpcStorage, RetryingRDBStorage
-
     _require_sqlite_file(url)
+    return _retrying_storage(url)
+
+
+def _retrying_storage(url: StorageUrl) -> Storage:
+    """A storage whose every call is retried through database outages (for DEFAULT_OUTAGE_SECONDS at first)."""
+    from hpo.store.retrying_storage import RetryingGrpcStorage, RetryingRDBStorage
 
     def rdb(secret: str, **kwargs: Any) -> RetryingRDBStorage:
         return RetryingRDBStorage(secret, DEFAULT_OUTAGE_SECONDS, url.redacted, **kwargs)
@@ -192,14 +250,31 @@ def _grpc_proxy(url: StorageUrl, proxy_class: Callable[..., P]) -> P:
 
 def _connect(url: StorageUrl, storage_class: Callable[..., T]) -> T:
     import optuna
-    from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+    from tenacity import RetryCallState, retry, retry_if_exception, wait_exponential
+
+    def stop(state: RetryCallState) -> bool:
+        # A server with every connection taken frees one when a client leaves: worth a longer wait.
+        full = state.outcome is not None and _no_free_connection(state.outcome.exception())
+        limit = DEFAULT_OUTAGE_SECONDS if full else CONNECT_RETRY_SECONDS
+        return not url.is_postgres or (state.seconds_since_start or 0.0) >= limit
+
+    def before_sleep(state: RetryCallState) -> None:
+        if state.outcome is not None and _no_free_connection(state.outcome.exception()):
+            logger.warning(
+                "storage %s has no free connection (%.0f s waited); waiting for one "
+                "(many workers: put a pooler in front, see README 'Docker compose')",
+                url,
+                state.seconds_since_start,
+            )
+        else:
+            logger.warning("storage not reachable yet, retrying: %s", url)
 
     @retry(
         retry=retry_if_exception(_worth_retrying),
-        stop=stop_after_delay(CONNECT_RETRY_SECONDS if url.is_postgres else 0),
+        stop=stop,
         wait=wait_exponential(multiplier=0.5, max=5),
         reraise=True,
-        before_sleep=lambda state: logger.warning("storage not reachable yet, retrying: %s", url),
+        before_sleep=before_sleep,
     )
     def connect() -> T:
         with warnings.catch_warnings():
@@ -211,6 +286,16 @@ def _connect(url: StorageUrl, storage_class: Callable[..., T]) -> T:
     except Exception as exc:  # sqlalchemy and driver errors; their text may contain the URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {url}: {url.scrub(first)}") from None
+
+
+def _no_free_connection(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is Postgres refusing a connection because all of them are taken."""
+    full = ("too many clients", "too many connections", "remaining connection slots are reserved")
+    while exc is not None:  # Optuna wraps the driver's error raised while committing
+        if any(marker in str(exc) for marker in full):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -231,7 +316,7 @@ def _first_connect(connect: Callable[[], T]) -> T:
         try:
             return connect()
         except (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError) as exc:
-            if attempt == 4 or not any(s in str(exc) for s in ("already exists", "duplicate key")):
+            if attempt == 4 or not any(s in str(exc) for s in ("already exists", "duplicate key", "UNIQUE constraint")):
                 raise
             logger.debug("schema created concurrently by another process; retrying")
             time.sleep(0.2 * (attempt + 1))

@@ -3,13 +3,17 @@
 The budget is enqueued as WAITING trials when the study is created. A worker only runs trials it
 takes from that queue (an atomic WAITING -> RUNNING update in the storage), so any number of
 workers together never run more trials than the study asks for. Creation is all-or-nothing: the
-last write marks the study complete, and a study without the mark is never run.
+last write marks the study complete, and a study without the mark is never run. The budget is
+queued in bulk (:mod:`hpo.store.bulk_enqueue`), under the creator's lease
+(:mod:`hpo.store.creation_lease`), which tells a study being written from a half-created one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
+import time
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -18,13 +22,17 @@ from typing import TYPE_CHECKING, Any
 from hpo import __version__, attrs
 from hpo.errors import ConfigError, StudyError
 from hpo.settings.config import StudyConfig
-from hpo.store.config_file import parse_config
+from hpo.store.config_file import check_config_digest, config_digest, parse_config
 from hpo.store.storage import Storage
 
 if TYPE_CHECKING:
     import optuna
 
 logger = logging.getLogger(__name__)
+
+CREATE_ATTEMPTS = 3  # times a create-study starts over when another took its study over
+POLL_SECONDS = 0.5  # how often a create-study looks at a study another is writing
+HUSK_GRACE = 5.0  # seconds an empty study is given for its creator's lease to appear
 
 
 @dataclass(frozen=True)
@@ -46,37 +54,112 @@ def create_study(
 ) -> str:
     """Create the study (or accept an identical existing one) and enqueue its trial budget.
 
-    A study left half-created by an interrupted ``create-study`` is removed and created again.
+    A study that another create-study is writing is waited for; one that an interrupted
+    create-study left half-created is removed and created again (:mod:`hpo.store.creation_lease`).
+    """
+    from hpo.store.creation_lease import LeaseLostError
+
+    name = config.study_name
+    check_study_name(name)
+    for _ in range(CREATE_ATTEMPTS):
+        if _settle_existing(storage, name):
+            _check_existing(load_stored_study(storage, name), config, fingerprint, load_if_exists)
+            return name
+        try:
+            _write_study(config, fingerprint, data_summary, storage)
+            return name
+        except LeaseLostError as lost:
+            logger.warning("study '%s': %s; looking at it again", name, lost)
+    raise StudyError(f"study '{name}': other create-study runs kept taking it over; run create-study again")
+
+
+def check_study_name(name: str) -> None:
+    """Refuse a name longer than the storage's ``study_name`` column (Optuna's indexed string length)."""
+    from optuna.storages._rdb.models import MAX_INDEXED_STRING_LENGTH
+
+    if len(name) > MAX_INDEXED_STRING_LENGTH:
+        raise StudyError(
+            f"study name is {len(name)} characters long; the storage allows at most {MAX_INDEXED_STRING_LENGTH} "
+            "(give a shorter study_name or --name)"
+        )
+
+
+def _settle_existing(storage: Storage, name: str) -> bool:
+    """Whether a complete study ``name`` exists, once any create-study still writing it has finished.
+
+    A half-created study is removed (False); a husk with no lease yet is given HUSK_GRACE_SECONDS
+    for its creator's lease to appear.
+    """
+    from hpo.store.creation_lease import HALF_CREATED, HUSK, WRITING, creation_state
+
+    backend = storage.backend
+    husk_since: float | None = None
+    announced = False
+    while name in storage.study_names():
+        try:
+            study_id = backend.get_study_id_from_name(name)
+            state, lease = creation_state(backend, study_id)
+        except KeyError:  # removed since we listed it
+            continue
+        if state == HUSK and husk_since is None:
+            husk_since = time.monotonic()
+        if state == WRITING or (state == HUSK and time.monotonic() - (husk_since or 0.0) < HUSK_GRACE):
+            if lease is not None and not announced:
+                logger.info("study '%s' is being created by %s; waiting for it", name, lease.describe())
+                announced = True
+            time.sleep(POLL_SECONDS)
+            continue
+        if state not in (HUSK, HALF_CREATED):
+            return True
+        logger.warning("removing study '%s': an interrupted create-study left it half-created", name)
+        with contextlib.suppress(KeyError):  # another create-study removed it first
+            backend.delete_study(study_id)
+        return False
+    return False
+
+
+def _write_study(config: StudyConfig, fingerprint: str, data_summary: dict[str, Any], storage: Storage) -> None:
+    """Create the study under this process's lease, queue its budget, and mark it complete (last).
+
+    LeaseLostError when another create-study created it first or took it over; on any other failure,
+    Ctrl-C included, the study is removed if it is still ours (a SIGKILL leaves no mark instead).
     """
     import optuna
 
-    name = config.study_name
-    if name in storage.study_names():
-        if half_created(optuna.load_study(study_name=name, storage=storage.backend)):
-            logger.warning("removing study '%s': an interrupted create-study left it half-created", name)
-            optuna.delete_study(study_name=name, storage=storage.backend)
-        else:
-            _check_existing(load_stored_study(storage, name), config, fingerprint, load_if_exists)
-            return name
+    from hpo.store.bulk_enqueue import StudyGoneError, enqueue_trials
+    from hpo.store.creation_lease import LeaseHolder, LeaseLostError
+    from hpo.store.retrying_storage import RetryingRDBStorage
+
+    backend = storage.backend
+    if isinstance(backend, RetryingRDBStorage):
+        backend.outage_seconds = config.fault_tolerance.db_outage_seconds
     try:
-        study = optuna.create_study(study_name=name, storage=storage.backend, direction=config.direction)
-    except optuna.exceptions.DuplicatedStudyError:  # created by someone else since we looked
-        raise StudyError(f"study '{name}' already exists in {storage.url}") from None
+        study = optuna.create_study(study_name=config.study_name, storage=backend, direction=config.direction)
+    except optuna.exceptions.DuplicatedStudyError:
+        raise LeaseLostError("another create-study created it first") from None
+    study_id = backend.get_study_id_from_name(config.study_name)
+    lease = LeaseHolder(backend, study_id)
+    lease.take()
     try:
         with warnings.catch_warnings():  # experimental since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([config.metric_name])  # the dashboard's axis label
-        study.set_user_attr(attrs.CONFIG, config.model_dump(mode="json"))
+        stored_config = config.model_dump(mode="json")
+        study.set_user_attr(attrs.CONFIG, stored_config)
+        study.set_user_attr(attrs.CONFIG_DIGEST, config_digest(stored_config))
         study.set_user_attr(attrs.FINGERPRINT, fingerprint)
         study.set_user_attr(attrs.DATA_SUMMARY, data_summary)
         study.set_user_attr(attrs.VERSION, __version__)
-        for params, marks in queued_trials(config):
-            study.enqueue_trial(params, user_attrs=marks)
+        lease.beat()
+        enqueue_trials(study, backend, queued_trials(config), 0, guard=lease.guard, after_batch=lease.beat)
+        lease.check()
         study.set_user_attr(attrs.COMPLETE, True)  # last: workers run only marked studies
-    except BaseException:  # Ctrl-C included; a SIGKILL leaves no complete mark instead
-        optuna.delete_study(study_name=name, storage=storage.backend)
+    except (LeaseLostError, StudyGoneError) as lost:
+        raise LeaseLostError(str(lost)) from None
+    except BaseException:
+        if lease.is_ours():
+            backend.delete_study(study_id)
         raise
-    return name
 
 
 def queued_trials(config: StudyConfig) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -119,25 +202,17 @@ def _check_existing(existing: StoredStudy, config: StudyConfig, fingerprint: str
 
 
 def half_created(study: optuna.Study) -> bool:
-    """Whether an interrupted create-study left this study: created, but not marked complete.
+    """Whether an interrupted create-study left this study: created, its creator gone, not marked complete."""
+    from hpo.store.creation_lease import HALF_CREATED, HUSK, creation_state
 
-    A study with neither hpo's config nor any attribute or trial is the empty husk left when the
-    process stopped right after creating it. Studies from before the mark count as complete when
-    their whole budget is queued.
-    """
-    stored = study.user_attrs
-    if stored.get(attrs.COMPLETE):
-        return False
-    trials = len(study.get_trials(deepcopy=False))
-    if attrs.CONFIG not in stored:
-        return not stored and trials == 0
-    budget = stored[attrs.CONFIG].get("budget", {}).get("n_trials", 0) if isinstance(stored[attrs.CONFIG], dict) else 0
-    return trials < budget
+    return creation_state(study._storage, study._study_id)[0] in (HALF_CREATED, HUSK)
 
 
 def load_stored_study(storage: Storage, name: str) -> StoredStudy:
     """The study ``name`` and its stored config; a clear error when it is missing, not ours, or half-created."""
     import optuna
+
+    from hpo.store.creation_lease import HALF_CREATED, HUSK, WRITING, creation_state
 
     names = storage.study_names()
     if name not in names:
@@ -146,7 +221,13 @@ def load_stored_study(storage: Storage, name: str) -> StoredStudy:
         listing = f" (studies: {', '.join(sorted(names))})" if names and not close else ""
         raise StudyError(f"study '{name}' not found in {storage.url}{hint}{listing}")
     study = optuna.load_study(study_name=name, storage=storage.backend)
-    if half_created(study):
+    state, lease = creation_state(storage.backend, storage.backend.get_study_id_from_name(name))
+    if state == WRITING and lease is not None:
+        raise StudyError(
+            f"study '{name}' is still being created (by create-study, {lease.describe()}); "
+            "start workers once it has finished"
+        )
+    if state in (HALF_CREATED, HUSK):
         raise StudyError(
             f"study '{name}' is half-created (its create-study was interrupted); "
             "run the same create-study again to finish it"
@@ -154,6 +235,7 @@ def load_stored_study(storage: Storage, name: str) -> StoredStudy:
     stored = study.user_attrs
     if attrs.CONFIG not in stored:
         raise StudyError(f"study '{name}' was not created by hpo create-study (it has no stored config)")
+    check_config_digest(name, stored[attrs.CONFIG], stored.get(attrs.CONFIG_DIGEST))
     try:
         config = parse_config(stored[attrs.CONFIG], source="stored config")
     except ConfigError as exc:

@@ -189,23 +189,18 @@ def cached_mine(
     that other settings on the same data and model skip the encoding.
     """
     with cache.lock(key):
-        payload = cache.load(key)
-        if payload is not None:
-            return MinedNegatives.from_payload(payload, inputs), "hit"
+        stored = cache.load(key, lambda payload: MinedNegatives.from_payload(payload, inputs))
+        if stored is not None:
+            return stored, "hit"
         use: CacheUse = "miss"
         if embeddings_key is None:
             mined = mine(inputs, settings, ranker(), seed, batch_size)
         else:
             with cache.lock(embeddings_key):
-                folder = cache.folder(embeddings_key)
-                complete = folder / "complete"
-                if not complete.exists():  # files of a run that died while writing them
-                    for stale in folder.glob("*.npy"):
-                        stale.unlink()
-                if complete.exists():
-                    use = "embeddings"
+                folder, complete = cache.embeddings_folder(embeddings_key)
+                use = "embeddings" if complete else "miss"
                 mined = mine(inputs, settings, ranker(), seed, batch_size, folder)
-                complete.touch()
+                cache.seal(folder)
         cache.store(key, mined.to_payload(inputs))
         return mined, use
 

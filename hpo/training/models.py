@@ -90,11 +90,17 @@ def load_model(model: str, device: str, max_seq_length: int | None, trust_remote
 def embedding_dimension(model: str) -> int | None:
     """The embedding size of a saved sentence-transformers model, read from its module configs.
 
-    None when it cannot be read without loading the model: a Hub id not on disk, or a module
-    this reader does not know (only Transformer, Pooling, Dense and Normalize are read).
+    None when it cannot be read without loading the model: a Hub id neither on disk nor in the
+    local Hugging Face cache, or a module this reader does not know (only Transformer, Pooling,
+    Dense and Normalize are read).
     """
-    folder = Path(resolve_model_path(model))
+    folder = Path(resolve_model_path(model)).expanduser()
     try:
+        if not folder.is_dir():
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model, "modules.json")  # the snapshot folder holds the module configs
+            folder = Path(cached).parent if isinstance(cached, str) else folder
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
         size: int | None = None
         for module in modules:

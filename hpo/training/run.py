@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import tempfile
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from hpo.training.models import best_device, device_description, peak_memory
 from hpo.training.precision import Precision, best_precision, inference_autocast
 from hpo.training.result import Reporter, RunResult
 from hpo.training.run_cache import RunCache
+from hpo.training.run_folder import run_folder
 from hpo.training.stopwatch import Stopwatch
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class TrainingRun:
 
         "train" times the training alone: the schedule's evaluations and reports are timed apart.
         """
-        with tempfile.TemporaryDirectory(prefix="hpo-run-") as output_dir:
+        with run_folder() as output_dir:  # also removes those of killed workers
             with self.clock("setup"):
                 trainer = self._trainer(output_dir, schedule, train_dataset)
             with self.clock("train"):

@@ -8,14 +8,15 @@ to each run; nothing here is module-level state.
 With a :class:`~hpo.training.disk_cache.DiskCache`, what is the same for every worker of the
 study is built once per machine, not once per process: the token table of the training and dev
 texts (per tokenizer and ``max_seq_length``) and the capped corpus's ids. Without one (or when
-the cache folder cannot be written) the same things are built in this process.
+the cache folder cannot be written) the same things are built in this process; a damaged entry
+is set aside and rebuilt (:mod:`hpo.training.disk_cache`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from hpo.training.disk_cache import DiskCache, Memo, no_memo
 from hpo.training.matryoshka import evaluator_for
@@ -24,7 +25,7 @@ from hpo.training.mined_datasets import MinedDatasets
 from hpo.training.token_cache import TokenCache
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from hpo.training.precision import Precision
     from hpo.training.task import Split, Task
     from hpo.training.token_table import TokenTable
-
-    T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,9 @@ class RunCache:
         self._train_dataset: Any = None
         self.table_texts_tokenized = 0
         root = (disk or DiskCache.default()).root
-        self._mined = MinedDatasets(task, data, config, mined or MinedCache(root / "mined"))
+        # Under the disk cache, mined negatives share its state: a cache given up is given up once.
+        shared = disk.state if disk is not None else None
+        self._mined = MinedDatasets(task, data, config, mined or MinedCache(root / "mined", shared))
 
     def model(self, name: str, device: str, max_seq_length: int | None) -> SentenceTransformer:
         """A fresh trainable copy of base model ``name``; its weights are read from disk once."""
@@ -119,18 +120,7 @@ class RunCache:
             "max_seq_length": model.max_seq_length,
             "data": self.fingerprint(),
         }
-
-        def write(folder: Any) -> None:
-            table = build()
-            if table is not None:
-                table.save(folder)
-
-        try:
-            folder = self.disk.entry(key, write)
-            return TokenTable.load(folder) if (folder / "tokens.json").exists() else None
-        except (OSError, ValueError) as exc:  # an unwritable or damaged cache only costs speed
-            logger.warning("disk cache %s not used (%s): tokenizing in this process", self.disk.root, exc)
-            return build()
+        return self.disk.value(key, build, _save_table, _load_table)
 
     def _train_texts(self) -> list[str]:
         dataset = self.train_dataset()
@@ -149,17 +139,7 @@ class RunCache:
         """The study-wide memo of the disk cache (none without one); a failing disk only costs speed."""
         if self.disk is None:
             return no_memo
-        shared = self.disk.memo({"data": self.fingerprint()})
-        root = self.disk.root
-
-        def memo(name: str, key: Mapping[str, Any], compute: Callable[[], T]) -> T:
-            try:
-                return shared(name, key, compute)
-            except OSError as exc:
-                logger.warning("disk cache %s not used (%s): computing %s in this process", root, exc, name)
-                return compute()
-
-        return memo
+        return self.disk.memo({"data": self.fingerprint()})
 
     def train_dataset(self) -> Any:
         if self._train_dataset is None:
@@ -185,3 +165,14 @@ class RunCache:
             "tokenized": sum(t.misses for t in self._tokens.values()) + self.table_texts_tokenized,
             "reused": sum(t.hits for t in self._tokens.values()),
         }
+
+
+def _save_table(table: TokenTable | None, folder: Path) -> None:
+    if table is not None:  # no table (a tokenizer whose output cannot be stored): an empty entry says so
+        table.save(folder)
+
+
+def _load_table(folder: Path) -> TokenTable | None:
+    from hpo.training.token_table import TokenTable
+
+    return TokenTable.load(folder) if TokenTable.saved_in(folder) else None

@@ -112,6 +112,7 @@ class Task(abc.ABC, Generic[D]):
     # without a search (None: the first of ``losses``), with the parameters it would set.
     default_loss: ClassVar[str | None] = None
     default_loss_params: ClassVar[Mapping[str, Any]] = {}
+    data_settings: ClassVar[tuple[str, ...]] = ()  # which task-specific data keys apply (_DATA_SETTINGS)
 
     # --- config -------------------------------------------------------------------------------
 
@@ -122,6 +123,9 @@ class Task(abc.ABC, Generic[D]):
         for role in config.data.columns:
             if role not in roles:
                 raise ValueError("data.columns: " + unknown_key_message(role, roles))
+        for key, what in _DATA_SETTINGS.items():
+            if getattr(config.data, key) is not None and key not in self.data_settings:
+                raise ValueError(f"data.{key}: it {what}, which the {self.name} task has not; remove it")
 
     def check_params(self, params: SearchSpace | TrainingParams, keys: ParamKeys, metric: str | None = None) -> None:
         """Raise ValueError (one line, naming ``keys``) unless this task accepts ``params`` and ``metric``.
@@ -151,6 +155,33 @@ class Task(abc.ABC, Generic[D]):
             self.check_params(params, RUN_KEYS)
         except ValueError as exc:
             raise TrialError(str(exc)) from None
+
+    def check_data(self, config: StudyConfig, data: D) -> None:
+        """Raise ValueError (one line) when a setting asks more than the loaded ``data`` holds.
+
+        Asked once, before a study is written, with the data every trial will train on: the
+        mining window of the largest ``range_min`` and ``num_negatives`` any trial may draw must
+        fit in the passages a query can draw negatives from.
+        """
+        space = config.search_space.hard_negatives
+        if not self.mines_negatives or not space.enabled():
+            return
+        inputs = self.mining_inputs(data)
+        where = SEARCH_SPACE_KEYS.hard_negatives
+        if not inputs.training_pairs():
+            raise ValueError(
+                f"{where}: every training pair's positive is a dev or test passage, so no negative can be mined; "
+                "set miner to none or give training queries of their own passages"
+            )
+        low = max(int(v) for v in space.range_min.values() if v is not None)
+        count = max(int(v) for v in space.num_negatives.values() if v is not None)
+        room, candidates = mining_room(inputs)
+        if low + count > room:
+            raise ValueError(
+                f"{where}: range_min ({low}) + num_negatives ({count}) exceeds the {room} passages a training query "
+                f"can draw negatives from ({candidates} candidates less its positives); lower range_min or "
+                "num_negatives, or give a larger data.corpus"
+            )
 
     def _check_loss(self, loss: str, values: Mapping[str, list[Any]], keys: ParamKeys) -> None:
         """``loss`` is one of ours, and each of its parameters known, of its type and within its bound."""
@@ -259,6 +290,21 @@ def _asked(params: SearchSpace | TrainingParams) -> tuple[dict[str, dict[str, li
         return {params.loss: {name: [value] for name, value in params.loss_params.items()}}, [miner]
     losses = {loss: {name: spec.values() for name, spec in specs.items()} for loss, specs in params.loss.items()}
     return losses, params.hard_negatives.miners()
+
+
+# task-specific data keys: what each is for
+_DATA_SETTINGS = {"score_range": "rescales similarity scores", "positive_label": "names the label of a matching pair"}
+
+
+def mining_room(inputs: MiningInputs) -> tuple[int, int]:
+    """The most passages any training query can draw negatives from (the candidates that are not
+    its positives), and the number of candidates."""
+    candidates = set(inputs.candidates())
+    positives: dict[str, set[str]] = {}
+    for query, passage in inputs.training_pairs():
+        positives.setdefault(query, set(inputs.relevant.get(query, frozenset()))).add(passage)
+    room = max((len(candidates - known) for known in positives.values()), default=0)
+    return room, len(candidates)
 
 
 def _at(key: str, message: str) -> str:

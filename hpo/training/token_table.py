@@ -126,15 +126,39 @@ class TokenTable:
         }
         (folder / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
+    @staticmethod
+    def saved_in(folder: Path) -> bool:
+        """Whether ``folder`` holds a saved table."""
+        return (folder / _META).exists()
+
     @classmethod
     def load(cls, folder: Path) -> TokenTable:
+        """The table saved in ``folder``; ValueError when its files do not agree with each other."""
         meta = json.loads((folder / _META).read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{folder}: token table format {meta.get('format')}, expected {FORMAT}")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"{folder / _META}: token table format {_format(meta)}, expected {FORMAT}")
         with np.load(folder / _ARRAYS) as arrays:
             features = {k.removeprefix("feature_"): arrays[k] for k in arrays.files if k.startswith("feature_")}
             offsets = arrays["offsets"]
-        return cls(meta["texts"], offsets, features, meta["dtypes"], meta["pad_values"], meta["extras"])
+        texts, dtypes = meta["texts"], meta["dtypes"]
+        _check(folder, texts, offsets, features, dtypes)
+        return cls(texts, offsets, features, dtypes, meta["pad_values"], meta["extras"])
+
+
+def _check(folder: Path, texts: list[str], offsets: np.ndarray, features: dict[str, np.ndarray], dtypes: Any) -> None:
+    """ValueError naming what does not fit: a table whose arrays were cut would pad rows from other texts."""
+    where = folder / _ARRAYS
+    if offsets.shape != (len(texts) + 1,) or (len(offsets) and (offsets[0] != 0 or np.any(np.diff(offsets) < 0))):
+        raise ValueError(f"{where}: offsets of shape {offsets.shape} do not index {len(texts)} texts")
+    for name, flat in features.items():
+        if flat.shape != (int(offsets[-1]),):
+            raise ValueError(f"{where}: feature {name} holds {flat.size} tokens, the offsets say {int(offsets[-1])}")
+    if not isinstance(dtypes, dict) or set(dtypes) != set(features):
+        raise ValueError(f"{folder / _META}: dtypes name other features than {where} holds")
+
+
+def _format(meta: Any) -> Any:
+    return meta.get("format") if isinstance(meta, dict) else type(meta).__name__
 
 
 def tokenizer_fingerprint(model: SentenceTransformer) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ def build_trainer(
     """
     from transformers import PrinterCallback, ProgressCallback
 
+    if model_card:
+        _quiet_widget_examples(model)
     trainer = _trainer_class(model_card)(
         model=model, args=args, train_dataset=train_dataset, loss=loss, callbacks=[callback]
     )
@@ -68,6 +72,20 @@ def build_trainer(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def _quiet_widget_examples(model: Any) -> None:
+    """Keep the model card's "Computing widget examples" bar off stderr (a redirected log keeps every
+    frame of it): sentence-transformers draws it with tqdm, which no setting of theirs turns off. The
+    examples are still computed; only this model's card data is touched."""
+    card = model.model_card_data
+    compute = card.set_widget_examples
+
+    def quietly(dataset: Any) -> None:
+        with contextlib.redirect_stderr(io.StringIO()):
+            compute(dataset)
+
+    card.set_widget_examples = quietly
 
 
 def _trainer_class(model_card: bool) -> Any:

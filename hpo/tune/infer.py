@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import UsageError
-from hpo.settings.config import FILE_FORMATS
+from hpo.settings.config import FILE_FORMATS, DataSource
 
 SPLITS = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
 CORPUS_NAMES = ("corpus", "passages", "documents", "collection")
@@ -36,7 +36,7 @@ class Inferred:
 
     task: str
     columns: dict[str, str]
-    files: dict[str, Path]  # split (and "corpus") -> file
+    files: dict[str, DataSource]  # split (and "corpus") -> where its rows come from
     corpus_columns: tuple[str, str] | None = None  # corpus id and text columns
     score_range: tuple[float, float] | None = None  # similarity scores rescaled from this range
     positive_label: str | int | bool | None = None  # the label value that means "match"
@@ -44,10 +44,13 @@ class Inferred:
 
     def data_section(self) -> dict[str, Any]:
         """The study config's ``data`` mapping (paths absolute, so the file runs from anywhere)."""
-        data: dict[str, Any] = {split: {"path": str(path)} for split, path in self.files.items() if split in SPLITS}
+        data: dict[str, Any] = {
+            split: source.model_dump(exclude_none=True) for split, source in self.files.items() if split in SPLITS
+        }
         if "corpus" in self.files and self.corpus_columns is not None:
             id_column, text_column = self.corpus_columns
-            data["corpus"] = {"path": str(self.files["corpus"]), "id_column": id_column, "text_column": text_column}
+            corpus = self.files["corpus"].model_dump(exclude_none=True)
+            data["corpus"] = {**corpus, "id_column": id_column, "text_column": text_column}
         data["columns"] = dict(self.columns)
         if self.score_range is not None:
             data["score_range"] = list(self.score_range)
@@ -58,7 +61,7 @@ class Inferred:
     def table(self) -> list[tuple[str, str]]:
         """Rows of the short table ``hpo tune`` prints: what was inferred."""
         rows = [("task", self.task)]
-        rows += [(split, str(path)) for split, path in self.files.items()]
+        rows += [(split, source.describe()) for split, source in self.files.items()]
         rows += [(f"column {role}", column) for role, column in self.columns.items()]
         if self.corpus_columns is not None:
             rows.append(("corpus columns", f"id={self.corpus_columns[0]}, text={self.corpus_columns[1]}"))
@@ -86,7 +89,7 @@ def find_files(folder: Path) -> dict[str, Path]:
 
 
 def infer(
-    files: Mapping[str, Path],
+    files: Mapping[str, DataSource],
     rows: Mapping[str, Sequence[Row]],
     task: str | None = None,
     columns: Mapping[str, str] | None = None,
@@ -108,7 +111,7 @@ def infer(
     raise UsageError(f"--task {chosen}: unknown task (use retrieval, pair-classification or similarity)")
 
 
-def _guess_task(files: Mapping[str, Path], train: Sequence[Row], given: Mapping[str, str]) -> str:
+def _guess_task(files: Mapping[str, DataSource], train: Sequence[Row], given: Mapping[str, str]) -> str:
     if "corpus" in files or "query" in given or _named(_column_names(train), QUERY_NAMES):
         return "retrieval"
     if "label" in given:
@@ -131,7 +134,9 @@ def _guess_task(files: Mapping[str, Path], train: Sequence[Row], given: Mapping[
     return "pair-classification" if len(values - {None}) <= 2 else "similarity"
 
 
-def _retrieval(files: Mapping[str, Path], rows: Mapping[str, Sequence[Row]], given: Mapping[str, str]) -> Inferred:
+def _retrieval(
+    files: Mapping[str, DataSource], rows: Mapping[str, Sequence[Row]], given: Mapping[str, str]
+) -> Inferred:
     train = rows["train"]
     names = _column_names(train)
     texts = _text_columns(train)
@@ -160,7 +165,7 @@ def _retrieval(files: Mapping[str, Path], rows: Mapping[str, Sequence[Row]], giv
 
 
 def _pairs(
-    task: str, files: Mapping[str, Path], train: Sequence[Row], given: Mapping[str, str], positive: str | None
+    task: str, files: Mapping[str, DataSource], train: Sequence[Row], given: Mapping[str, str], positive: str | None
 ) -> Inferred:
     role = "label" if task == "pair-classification" else "score"
     texts = _text_columns(train)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, UsageError
-from hpo.tune.infer import Inferred, find_files, infer
+from hpo.tune.data_in import read_data
+from hpo.tune.infer import Inferred, infer
 from hpo.tune.plan import Budget, BudgetTooShortError, DataSizes, ModelProbe, Plan, make_plan
 from hpo.tune.study_file import sequence_length, study_config, write_study_file
 
@@ -49,14 +50,11 @@ class Prepared:
 
 def prepare(request: TuneRequest, probe_seconds: float) -> Prepared:
     """Infer, load and probe; at most ``probe_seconds`` go to measuring the models."""
-    from hpo.data.sources import read_rows
-    from hpo.settings.config import DataSource
     from hpo.training.models import model_max_length
     from hpo.tune.probe import CANDIDATES, available_models, probe_models
     from objectives.registry import get_task
 
-    files = find_files(request.data)
-    rows = {role: read_rows(DataSource(path=str(path)), f"DATA {path.name}") for role, path in files.items()}
+    files, rows = read_data(request.data)
     inferred = infer(files, rows, request.task, request.columns, request.positive_label)
     task = get_task(inferred.task)
     models, notes = available_models(request.models or CANDIDATES)

@@ -19,6 +19,7 @@ from hpo.training.recipe import default_recipe
 from hpo.tune.plan import BATCH_SIZES, ModelProbe
 
 if TYPE_CHECKING:
+    from hpo.settings.remote_code import RemoteCodeConsent
     from hpo.training.task import Task
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def probe_models(
     data: Any,
     seconds: float,
     max_seq_length: int,
-    trust_remote_code: bool = False,
+    trust_remote_code: RemoteCodeConsent | None = None,
 ) -> list[ModelProbe]:
     """Measure each model within ``seconds`` in all (the probe's share of the budget)."""
     dataset = task.train_dataset(data)
@@ -65,7 +66,8 @@ def probe_models(
     probes: list[ModelProbe] = []
     for i, model in enumerate(models):
         share = (seconds - sum(p.load_seconds for p in probes)) / (len(models) - i)
-        probes.append(_probe_one(model, task, dataset, texts, share, max_seq_length, trust_remote_code))
+        trusted = trust_remote_code is not None and trust_remote_code.allows(model)
+        probes.append(_probe_one(model, task, dataset, texts, share, max_seq_length, trusted))
         logger.info("probe %s: %s", model, _describe(probes[-1]))
     return probes
 

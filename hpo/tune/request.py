@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpo.errors import UsageError
+from hpo.settings.remote_code import RemoteCodeConsent
 from hpo.store.storage import STORAGE_ENV, StorageUrl
 from hpo.tune.plan import parse_budget
 
@@ -27,7 +28,7 @@ class TuneRequest:
     columns: dict[str, str] = field(default_factory=dict)
     positive_label: str | None = None
     plan_only: bool = False
-    trust_remote_code: bool = False
+    trust_remote_code: RemoteCodeConsent = field(default_factory=RemoteCodeConsent)
 
 
 ROLES = ("query", "positive", "relevant_ids", "query_id", "text1", "text2", "label", "score")
@@ -46,7 +47,7 @@ def build_request(
     positive_label: str | None,
     price: float | None,
     plan_only: bool,
-    trust_remote_code: bool,
+    trust_remote_code: RemoteCodeConsent,
     environ: Mapping[str, str] = os.environ,
 ) -> TuneRequest:
     """The request, or a one-line :class:`UsageError` naming the option that is wrong."""

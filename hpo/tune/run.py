@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 PROBE_SHARE = 0.05
+NOT_RUN = "not run: hpo tune's search time ran out"
 
 
 def tune(request: TuneRequest, echo: Callable[[str], None]) -> TuneResult:
@@ -76,7 +77,8 @@ def _run_phases(request: TuneRequest, result: TuneResult, study_file: Path, echo
         _baselines(stored, request)
     with timeline.phase("search"):
         _search(request, name, timeline, plan, echo)
-    top_k, seeds = _shrunk_confirmation(plan, timeline, echo)
+    unrun = close_search(_load(request, name), echo)
+    top_k, seeds = _shrunk_confirmation(plan, timeline, echo) if not unrun else (0, 0)
     if top_k:
         with timeline.phase("confirm"):
             _confirm(request, stored, plan, seeds, timeline.deadline("confirm"))
@@ -124,13 +126,36 @@ def _search(request: TuneRequest, name: str, timeline: Timeline, plan: Plan, ech
             return  # nothing to learn from yet
         timeline.refine("final", measured.final_seconds(plan))
         if any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
-            return  # the deadline stopped the queue
+            return  # the deadline stopped the queue: close_search records what did not run
         left = timeline.deadline("search") - time.monotonic() - WORKER_START
         more = int(left * plan.workers / measured.trial_seconds)
         if more < 1:
             return
         queue_more_trials(study, more)
         echo(f"trials ran faster than planned ({measured.trial_seconds:.0f} s each): {more} more queued")
+
+
+def close_search(stored: StoredStudy, echo: Callable[[str], None]) -> int:
+    """Mark the search trials the deadline left queued as failed, with the reason, so the study
+    says what happened (and no later worker runs them); how many the search did not run."""
+    import optuna
+
+    from hpo.store.trial_kinds import search_trials
+
+    study = stored.study
+    storage = study._storage
+    left = search_trials(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+    for trial in left:
+        storage.set_trial_user_attr(trial._trial_id, attrs.FAIL_REASON, NOT_RUN)
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    unrun = [
+        t for t in search_trials(study.get_trials(deepcopy=False)) if t.user_attrs.get(attrs.FAIL_REASON) == NOT_RUN
+    ]
+    if left:
+        echo(f"{len(left)} queued trials not run: the search's time ran out (marked failed, '{NOT_RUN}')")
+    if unrun:
+        echo("confirmation skipped: the search ran out of time before its queue was done")
+    return len(unrun)
 
 
 def _shrunk_confirmation(plan: Plan, timeline: Timeline, echo: Callable[[str], None]) -> tuple[int, int]:
@@ -149,12 +174,8 @@ def _shrunk_confirmation(plan: Plan, timeline: Timeline, echo: Callable[[str], N
 
 def _confirm(request: TuneRequest, stored: StoredStudy, plan: Plan, seeds: int, deadline: float) -> None:
     from hpo.results.confirm import queue_confirmation
-    from hpo.store.trial_kinds import search_trials
     from hpo.tune.workers import run_workers
 
-    if any(t.state.name == "WAITING" for t in search_trials(stored.study.get_trials(deepcopy=False))):
-        logger.warning("confirmation skipped: the search ran out of time with trials still queued")
-        return
     try:
         queue_confirmation(stored, plan.confirm_top_k, seeds)
     except StudyError as exc:

@@ -34,9 +34,7 @@ def worker_command(request: TuneRequest, study: str, timeout: float, grace: floa
         command += ["--gpus", request.gpus]
     elif request.workers > 1:
         command += ["--workers", str(request.workers)]
-    if request.trust_remote_code:
-        command.append("--trust-remote-code")
-    return command
+    return command + request.trust_remote_code.cli_args()
 
 
 def run_workers(request: TuneRequest, study: str, deadline: float, trial_seconds: float = 0.0) -> int:

@@ -39,6 +39,10 @@ PLOTS = (
 
 
 STEP_LABEL = "training samples seen"
+# Parameter importances are a random forest fitted to the complete trials: on a handful of trials
+# they rank noise, and Optuna draws them from 2. Below this many the plot is skipped, and drawn
+# ones say how many trials they stand on.
+MIN_IMPORTANCE_TRIALS = 10
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def _write_plot(study: optuna.Study, name: str, directory: Path) -> list[Path]:
         warnings.simplefilter("ignore", UserWarning)
         if not _has_data(study, name):
             raise ValueError("no trial has data for it yet")
+        if name == "param_importances":
+            _check_importance_trials(study)
         figure = getattr(optuna.visualization, f"plot_{name}")(study)
         if name == "intermediate_values":
             figure.update_xaxes(title_text=STEP_LABEL)
@@ -118,6 +124,29 @@ def _has_data(study: optuna.Study, name: str) -> bool:
     if name == "param_importances":
         return len(complete) >= 2 and bool(complete[0].params)
     return bool(complete)
+
+
+def _check_importance_trials(study: optuna.Study) -> None:
+    """ValueError when too few trials are complete for importances to mean anything."""
+    complete = _complete_count(study)
+    if complete < MIN_IMPORTANCE_TRIALS:
+        raise ValueError(
+            f"needs at least {MIN_IMPORTANCE_TRIALS} complete trials to mean anything, the study has {complete}"
+        )
+
+
+def _complete_count(study: optuna.Study) -> int:
+    import optuna
+
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def importance_caveat(complete: int) -> str:
+    """The line under the importances plot: what it stands on."""
+    return (
+        f"Parameter importances (fANOVA) from {complete} complete search trials: which parameters moved the "
+        "dev metric within this search's ranges, a rough guide with tens of trials, not a ranking."
+    )
 
 
 def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, str], top: int) -> str:
@@ -161,6 +190,8 @@ def report_markdown(stored: StoredStudy, files: list[Path], skipped: dict[str, s
         if path.suffix == ".png":
             title = path.stem.replace("_", " ")
             lines.append(f"### {title}\n\n![{title}]({path.name})\n\n[interactive]({path.stem}.html)\n")
+            if path.stem == "param_importances":
+                lines.append(importance_caveat(len(complete)) + "\n")
     lines += [f"- {name}: skipped ({reason})" for name, reason in skipped.items()]
     return "\n".join(lines) + "\n"
 

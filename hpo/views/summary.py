@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import attrs
 from hpo.stats.cost import study_spend
-from hpo.store.storage import Storage
-from hpo.store.study import StoredStudy
 from hpo.store.trial_kinds import confirmation_trials, ranked_complete, search_trials
-from hpo.verdicts.trials import trial_verdicts
 
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.store.storage import Storage
+    from hpo.store.study import StoredStudy
+
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+NO_PRICES = "no prices, so no dollars (set cost: dollars per device-hour, e.g. {cpu: 0.10})"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def study_status(stored: StoredStudy, now: datetime | None = None) -> dict[str, 
 
     Confirmation runs (``hpo confirm``) are counted apart: they are outside the search budget.
     """
+    from hpo.verdicts.trials import trial_verdicts  # the tasks' modules: not needed by hpo studies
+
     study, config = stored.study, stored.config
     everything = study.get_trials(deepcopy=False)
     trials = search_trials(everything)
@@ -175,7 +178,10 @@ def format_status(status: dict[str, Any]) -> str:
 
 
 def _spend_line(spend: dict[str, Any]) -> str:
+    """Dollars when trials have prices; else the device hours, and that there are no prices ($0.00 reads as free)."""
     hours = ", ".join(f"{seconds / 3600:.2f} h {device}" for device, seconds in spend["device_seconds_by_type"].items())
+    if not spend["priced_trials"]:
+        return f"{hours} of device time over {spend['unpriced_trials']} trials; {NO_PRICES}"
     unpriced = f"; {spend['unpriced_trials']} trials without a price" if spend["unpriced_trials"] else ""
     return f"${spend['dollars']:.2f} over {spend['priced_trials']} priced trials ({hours}{unpriced})"
 

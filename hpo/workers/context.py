@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpo.progress import ProgressListener
 from hpo.settings.config import StudyConfig
+from hpo.settings.remote_code import RemoteCodeConsent
 from hpo.store.storage import Storage
 
 if TYPE_CHECKING:
@@ -36,3 +37,4 @@ class WorkerContext:
     device: str = "cpu"
     device_type: str = "cpu"
     device_share: float = 1.0
+    consent: RemoteCodeConsent = field(default_factory=RemoteCodeConsent)  # whose Hub code may run

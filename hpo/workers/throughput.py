@@ -25,4 +25,5 @@ def trials_ended_since(storage_url: StorageUrl, study_name: str, since: datetime
 def describe_throughput(trials: int, seconds: float, workers: int) -> str:
     """The result line of a supervised run: trials, wall time, trials per hour."""
     rate = trials * 3600 / seconds if seconds > 0 else 0.0
-    return f"{trials} trials ended in {seconds:.0f} s with {workers} workers: {rate:.0f} trials/hour"
+    ended, by = f"{trials} trial{'' if trials == 1 else 's'}", f"{workers} worker{'' if workers == 1 else 's'}"
+    return f"{ended} ended in {seconds:.0f} s with {by}: {rate:.0f} trials/hour"

@@ -21,6 +21,7 @@ from hpo.store.trial_queue import Heartbeat
 from hpo.training.stopwatch import rounded
 from hpo.verdicts.notes import update_study_note
 from hpo.workers.context import WorkerContext
+from hpo.workers.remote_code import check_remote_code
 from hpo.workers.signals import Interrupted
 from hpo.workers.trial_failure import fail_and_replace, is_out_of_memory, out_of_memory_verdict
 
@@ -85,6 +86,7 @@ def run_trial(ctx: WorkerContext, trial_id: int) -> str:
     with heartbeat, contextlib.ExitStack() as turn:
         try:
             params = config.search_space.suggest(trial)
+            check_remote_code(ctx, trial.number, params)
             trial.set_user_attr(attrs.TRAINING, params.to_dict())
             trial.set_user_attr(attrs.SEED, seed)
             listener.trial_started(trial.number, trial.params)

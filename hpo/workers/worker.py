@@ -23,6 +23,7 @@ from hpo.data.fingerprint import fingerprint as data_fingerprint
 from hpo.errors import HpoError, StudyError, UsageError
 from hpo.progress import LogProgress, ProgressListener
 from hpo.settings.config import StudyConfig
+from hpo.settings.remote_code import RemoteCodeConsent
 from hpo.stats.cost import price_per_hour, study_spend
 from hpo.store.storage import StorageUrl, open_worker_storage, use_fault_tolerance
 from hpo.store.study import build_pruner, build_sampler, load_stored_study
@@ -67,9 +68,8 @@ class WorkerSummary:
         """The worker's result line."""
         states = ", ".join(f"{n} {s.lower()}" for s, n in self.states.items()) or "no trials"
         rate = f"; {self.trials_per_hour:.0f} trials/hour" if self.trials else ""
-        return (
-            f"{self.study_name}: this worker ran {self.trials} trials ({states}); stopped: {self.stopped_because}{rate}"
-        )
+        ran = f"{self.trials} trial{'' if self.trials == 1 else 's'}"
+        return f"{self.study_name}: this worker ran {ran} ({states}); stopped: {self.stopped_because}{rate}"
 
 
 def run_worker(
@@ -80,18 +80,22 @@ def run_worker(
     stop: StopSignals | None = None,
     progress: Callable[[str], ProgressListener] = LogProgress,
     train: TrainFunction | None = None,
-    trust_remote_code: bool = False,
+    trust_remote_code: RemoteCodeConsent | None = None,
     gpu: GpuSharing | None = None,
     device_share: float = 1.0,
+    priced_as: str | None = None,
+    idle_timeout: float | None = None,
 ) -> WorkerSummary:
     """Run trials of ``study_name`` until its queue is empty, ``n_trials`` ran, ``timeout`` passed, or
     the study's spend reached ``budget.max_cost``.
 
     ``train`` replaces the fine-tuning run (benchmarks of the storage path use a trivial one).
-    Model code from the Hub runs only when the study asks for it and ``trust_remote_code`` allows it.
+    Model code from the Hub runs only when the study asks for it and ``trust_remote_code`` names the model.
     ``gpu`` admits trials by free GPU memory; by default, this process's CUDA GPU when it has one.
     ``device_share`` is the share of the device this worker has (1/N with N workers per GPU): its
-    trials pay that share of the device's price.
+    trials pay that share of the device's price. ``priced_as`` prices trials as that device type
+    instead of the one this process sees (a cloud container bills the GPU type it asked for).
+    ``idle_timeout`` ends the worker once it has waited that long on other workers' trials.
     """
     import optuna
 
@@ -101,7 +105,8 @@ def run_worker(
         storage = open_worker_storage(storage_url)
         stored = load_stored_study(storage, study_name)
         config = stored.config
-        config.check_remote_code(trust_remote_code)
+        consent = trust_remote_code or RemoteCodeConsent()
+        config.check_remote_code(consent)
         use_fault_tolerance(storage, config.fault_tolerance)
         study = optuna.load_study(
             study_name=study_name,
@@ -134,12 +139,12 @@ def run_worker(
             from hpo.training.gpu_memory import GpuSharing
 
             gpu = GpuSharing.for_this_process(config.precision)
-    device, kind = _priced_device(config, study_name)
+    device, kind = _priced_device(config, study_name, priced_as)
     listener = progress(config.metric_name)
-    ctx = WorkerContext(study, storage, config, data, task, listener, train, gpu, device, kind, device_share)
+    ctx = WorkerContext(study, storage, config, data, task, listener, train, gpu, device, kind, device_share, consent)
     started = time.perf_counter()
     try:
-        summary = _run_loop(ctx, n_trials, timeout, stop)
+        summary = _run_loop(ctx, n_trials, timeout, stop, idle_timeout)
     finally:
         ctx.listener.close()
     summary.loop_seconds = time.perf_counter() - started
@@ -147,12 +152,12 @@ def run_worker(
     return summary
 
 
-def _priced_device(config: StudyConfig, study_name: str) -> tuple[str, str]:
+def _priced_device(config: StudyConfig, study_name: str, priced_as: str | None = None) -> tuple[str, str]:
     """This worker's device and device type; an error when the study caps its spend and has no price for it."""
     from hpo.training.models import best_device, device_type
 
     where = best_device()
-    device = device_type(where)
+    device = priced_as or device_type(where)
     if config.cost and price_per_hour(config.cost, device) is None:
         if config.budget.max_cost is not None:
             raise StudyError(
@@ -163,13 +168,20 @@ def _priced_device(config: StudyConfig, study_name: str) -> tuple[str, str]:
     return where, device
 
 
-def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, stop: StopSignals) -> WorkerSummary:
+def _run_loop(
+    ctx: WorkerContext,
+    n_trials: int | None,
+    timeout: float | None,
+    stop: StopSignals,
+    idle_timeout: float | None = None,
+) -> WorkerSummary:
 
     study, config = ctx.study, ctx.config
     limit = timeout if timeout is not None else config.budget.timeout
     deadline = time.monotonic() + limit if limit else None
     summary = WorkerSummary(study.study_name)
     failures = 0
+    idle_since: float | None = None
     while True:
         if stop.requested:
             summary.stopped_because = "stop signal"
@@ -189,11 +201,16 @@ def _run_loop(ctx: WorkerContext, n_trials: int | None, timeout: float | None, s
         trial_id = pop_waiting_trial(study, ctx.storage.backend)
         if trial_id is None:
             if running_worker_trials(study):
+                idle_since = idle_since if idle_since is not None else time.monotonic()
+                if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                    summary.stopped_because = f"idle for {idle_timeout:g} s waiting on other workers' trials"
+                    break
                 # Another worker's trial may still go stale and be re-queued: wait for it.
                 time.sleep(min(5, config.fault_tolerance.heartbeat_interval))
                 continue
             summary.stopped_because = "study budget done"
             break
+        idle_since = None
         state = run_trial(ctx, trial_id)
         summary.count(state)
         if state != "REQUEUED":  # crowded out by a neighbour: not this config's failure

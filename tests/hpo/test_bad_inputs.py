@@ -9,6 +9,7 @@ database, no half-written output.
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,8 +298,7 @@ CONFIG_VALUES = [
     Case("seed-bool", "{dir}/study.yaml: seed: expected an integer, got true", _config(seed=True)),
     Case(
         "n-trials-yes",
-        "{dir}/study.yaml: budget.n_trials: Input should be a valid integer, unable to parse string as an integer "
-        "(got 'yes')",
+        "{dir}/study.yaml: budget.n_trials: expected an integer, got text 'yes'",
         "\n".join(yaml.safe_dump(_config()).splitlines()).replace("n_trials: 4", "n_trials: yes") + "\n",
     ),
     Case(
@@ -478,7 +478,7 @@ DATA_FILES = [
     ),
     Case(
         "data-malformed",
-        "data.train: cannot read {dir}/train.jsonl: ",
+        "data.train ({dir}/train.jsonl): line 1 is not valid JSON: Expecting ',' delimiter at column 14",
         _pairs_config(),
         files={"train.jsonl": '{"text1": "a"\n'},
     ),
@@ -646,8 +646,8 @@ CLI = [
     ),
     Case(
         "train-remote-code",
-        "study 'tiny-retrieval' asks to run model code from the Hub (trust_remote_code: true); if you trust every model "
-        "it names, run again with --trust-remote-code",
+        "study 'tiny-retrieval' asks to run model code from the Hub (trust_remote_code: true) for {model}, which "
+        "--trust-remote-code does not name; if you trust it, run again with --trust-remote-code {model}",
         files={"best.yaml": _best(config=retrieval_config(MODEL, trust_remote_code=True))},
         args=["train", "{dir}/best.yaml", "-o", "{dir}/out"],
     ),
@@ -660,6 +660,72 @@ CLI = [
         "report-storage-file-missing",
         "storage file {dir}/study.db does not exist; create a study there first (hpo create-study --config FILE --storage {db})",
         args=["report", "--study", "x", "--storage", "{db}", "-o", "{dir}/out"],
+    ),
+    # Options that do nothing in a combination, and the consent to run model code, are refused (issue 24).
+    Case(
+        "worker-per-gpu-without-gpus",
+        "--per-gpu 2 applies only with --gpus: add --gpus IDS, or use --workers N",
+        args=["worker", "--study", "s", "--per-gpu", "2", "--storage", "{db}"],
+    ),
+    Case(
+        "worker-max-restarts-alone",
+        "--max-restarts 1 applies only with --gpus or --workers (a supervisor)",
+        args=["worker", "--study", "s", "--max-restarts", "1", "--storage", "{db}"],
+    ),
+    Case(
+        "worker-gpus-and-workers",
+        "--gpus and --workers: give one (several workers per GPU: --gpus IDS --per-gpu N)",
+        args=["worker", "--study", "s", "--gpus", "0", "--workers", "2", "--storage", "{db}"],
+    ),
+    Case(
+        "worker-workers-progress-bars",
+        "--progress bars: supervised workers share one terminal and log plain lines; drop it or use --progress log",
+        args=["worker", "--study", "s", "--workers", "2", "--progress", "bars", "--storage", "{db}"],
+    ),
+    Case(
+        "best-pareto-confirmed",
+        "--pareto lists the fronts and exports nothing: drop --confirmed",
+        args=["best", "--study", "s", "--pareto", "--confirmed", "--storage", "{db}"],
+    ),
+    Case(
+        "best-pareto-output",
+        "--pareto lists the fronts and exports nothing: drop --max-cost, -o",
+        args=["best", "--study", "s", "--pareto", "--max-cost", "1", "-o", "{dir}/b.yaml", "--storage", "{db}"],
+    ),
+    Case(
+        "best-force-without-output",
+        "--force replaces the file that -o names: add -o FILE, or drop --force",
+        args=["best", "--study", "s", "--force", "--storage", "{db}"],
+    ),
+    Case(
+        "confirm-json-without-report",
+        "--json goes with --report (queueing runs prints one line): add --report, or drop --json",
+        args=["confirm", "--study", "s", "--json", "--storage", "{db}"],
+    ),
+    Case(
+        "trust-remote-code-bare",
+        "--trust-remote-code needs the models you trust: --trust-remote-code MODEL[,MODEL] or --trust-remote-code all",
+        _config(),
+        args=["evaluate", "{model}", "--config", "{dir}/study.yaml", "--trust-remote-code"],
+    ),
+    Case(
+        "trust-remote-code-all-and-a-model",
+        "--trust-remote-code 'all,org/m': 'all' stands alone; give --trust-remote-code MODEL[,MODEL] or "
+        "--trust-remote-code all",
+        args=["baseline", "--study", "s", "--trust-remote-code", "all,org/m", "--storage", "{db}"],
+    ),
+    Case(
+        "trust-remote-code-empty-name",
+        "--trust-remote-code 'org/a,,org/b': an empty model name; give --trust-remote-code MODEL[,MODEL] or "
+        "--trust-remote-code all",
+        args=["worker", "--study", "s", "--trust-remote-code", "org/a,,org/b", "--storage", "{db}"],
+    ),
+    Case(
+        "evaluate-remote-code-not-named",
+        "study 'tiny-retrieval' asks to run model code from the Hub (trust_remote_code: true) for {model}, which "
+        "--trust-remote-code does not name; if you trust it, run again with --trust-remote-code org/m,{model}",
+        _config(trust_remote_code=True),
+        args=["evaluate", "{model}", "--config", "{dir}/study.yaml", "--trust-remote-code", "org/m"],
     ),
 ]
 
@@ -712,6 +778,300 @@ STORAGE = [
 ]
 
 CASES = CONFIG_FILE + CONFIG_VALUES + DATA_FILES + CLI + STORAGE
+
+
+# Issue 24, class 4 (everything a trial would fail on is refused by create-study) and class 5
+# (numbers are numbers: finite and of their type, in the config, the data and the CLI).
+_HELD_OUT = [{"query": f"train question {i}?", "positive": f"answer {i}", "qid": f"t{i}"} for i in range(40)]
+_SCORES = [{"text1": f"q{i}", "text2": f"p{i}", "score": i / 40} for i in range(40)]
+
+
+def _similarity(**data: Any) -> dict[str, Any]:
+    config = _pairs_config(objective="similarity")
+    config["data"].update(data)
+    return config
+
+
+CREATE_TIME = [
+    Case(
+        "miner-model-missing",
+        "search_space.hard_negatives.miner_model: model folder '{dir}/no-miner' not found (nor is it a Hub id like "
+        "'org/name')",
+        _config(search_space__hard_negatives={"miner": "dense", "miner_model": "{dir}/no-miner"}),
+    ),
+    Case(
+        "miner-model-not-cached",
+        "search_space.hard_negatives.miner_model: 'org/no-miner' is not in the local Hugging Face cache and "
+        "HF_HUB_OFFLINE is set (download it once with the Hub reachable, or give a local model folder)",
+        _config(search_space__hard_negatives={"miner": "dense", "miner_model": "org/no-miner"}),
+    ),
+    Case(
+        "num-negatives-past-corpus",
+        "{dir}/study.yaml: search_space.hard_negatives: range_min (0) + num_negatives (345) exceeds the 344 passages "
+        "a training query can draw negatives from (345 candidates less its positives); lower range_min or "
+        "num_negatives, or give a larger data.corpus",
+        _config(search_space__hard_negatives={"miner": "bm25", "num_negatives": 345}),
+    ),
+    Case(
+        "range-min-past-corpus",
+        "{dir}/study.yaml: search_space.hard_negatives: range_min (344) + num_negatives (1) exceeds the 344 passages "
+        "a training query can draw negatives from (345 candidates less its positives); lower range_min or "
+        "num_negatives, or give a larger data.corpus",
+        _config(
+            search_space__hard_negatives={
+                "miner": {"type": "categorical", "choices": ["none", "bm25"]},
+                "range_min": {"type": "int", "low": 0, "high": 344},
+            }
+        ),
+    ),
+    Case(
+        "mining-every-positive-held-out",
+        "{dir}/study.yaml: search_space.hard_negatives: every training pair's positive is a dev or test passage, so "
+        "no negative can be mined; set miner to none or give training queries of their own passages",
+        {
+            **_files_config(dev={"path": "dev.jsonl"}),
+            "search_space": _config()["search_space"] | {"hard_negatives": {"miner": "bm25"}},
+        },
+        files={"train.jsonl": _HELD_OUT, "dev.jsonl": GOOD_QUERIES},
+    ),
+    Case(
+        "score-range-not-similarity",
+        "{dir}/study.yaml: data.score_range: it rescales similarity scores, which the retrieval task has not; "
+        "remove it",
+        _config(data__score_range=[0, 5]),
+    ),
+    Case(
+        "positive-label-not-pairs",
+        "{dir}/study.yaml: data.positive_label: it names the label of a matching pair, which the similarity task "
+        "has not; remove it",
+        _similarity(positive_label="yes"),
+        files={"train.jsonl": _SCORES},
+    ),
+]
+
+NUMBERS = [
+    Case(
+        "cost-inf", "{dir}/study.yaml: cost.cpu: expected a finite number, got inf", _config(cost={"cpu": float("inf")})
+    ),
+    Case(
+        "cost-nan", "{dir}/study.yaml: cost.cpu: expected a finite number, got nan", _config(cost={"cpu": float("nan")})
+    ),
+    Case("cost-bool", "{dir}/study.yaml: cost.cpu: expected a number, got true", _config(cost={"cpu": True})),
+    Case("cost-text", "{dir}/study.yaml: cost.cpu: expected a number, got text '1.5'", _config(cost={"cpu": "1.5"})),
+    Case(
+        "timeout-nan",
+        "{dir}/study.yaml: budget.timeout: expected a finite number, got nan",
+        _config(budget={"n_trials": 4, "timeout": float("nan")}),
+    ),
+    Case(
+        "max-cost-inf",
+        "{dir}/study.yaml: budget.max_cost: expected a finite number, got inf",
+        _config(budget={"n_trials": 4, "max_cost": float("inf")}, cost={"cpu": 1.0}),
+    ),
+    Case(
+        "lr-high-inf",
+        "{dir}/study.yaml: search_space.learning_rate.high: expected a finite number, got inf",
+        _config(search_space__learning_rate={"type": "float", "low": 1e-5, "high": float("inf")}),
+    ),
+    Case(
+        "min-gain-inf",
+        "{dir}/study.yaml: significance.min_gain: expected a finite number, got inf",
+        _config(significance={"min_gain": float("inf")}),
+    ),
+    Case(
+        "every-samples-text",
+        "{dir}/study.yaml: evaluation.every_samples: expected an integer, got text '32'",
+        _config(evaluation={"every_samples": "32"}),
+    ),
+    Case(
+        "score-range-bool",
+        "{dir}/study.yaml: data.score_range[0]: expected a number, got true",
+        _similarity(score_range=[True, 5]),
+        files={"train.jsonl": _SCORES},
+    ),
+    Case(
+        "score-text-among-numbers",
+        "data.train ({dir}/train.jsonl): row 41: column 'score' (score) must be a number like the other rows, got "
+        "text '0.7'",
+        _similarity(),
+        files={"train.jsonl": [*_SCORES, {"text1": "a", "text2": "b", "score": "0.7"}]},
+    ),
+    Case(
+        "score-csv-one-word",
+        "data.train ({dir}/train.csv): row 41: column 'score' (score) must be a number like the other rows, got "
+        "text 'high'",
+        _pairs_config("train.csv", objective="similarity"),
+        files={"train.csv": "text1,text2,score\n" + "".join(f"q{i},p{i},{i / 40}\n" for i in range(40)) + "a,b,high\n"},
+    ),
+    Case(
+        "label-text-among-numbers",
+        "data.train ({dir}/train.jsonl): row 41: column 'label' (label) must be a number like the other rows, got "
+        "text '1'",
+        _pairs_config(),
+        files={"train.jsonl": [*GOOD_PAIRS, {"text1": "a", "text2": "b", "label": "1"}]},
+    ),
+    Case(
+        "max-cost-option-nan",
+        "Invalid value for '--max-cost': 'nan' is not a finite number. (see 'hpo best --help')",
+        args=["best", "--study", "s", "--max-cost", "nan", "--storage", "{db}"],
+    ),
+    Case(
+        "timeout-option-nan",
+        "Invalid value for '--timeout': 'nan' is not a finite number. (see 'hpo worker --help')",
+        args=["worker", "--study", "s", "--timeout", "nan"],
+    ),
+    Case(
+        "timeout-option-inf",
+        "Invalid value for '--timeout': 'inf' is not a finite number. (see 'hpo worker --help')",
+        args=["worker", "--study", "s", "--timeout", "inf"],
+    ),
+    Case(
+        "price-option-nan",
+        "Invalid value for '--price': 'nan' is not a finite number. (see 'hpo tune --help')",
+        args=["tune", "{dir}", "--budget", "1h", "--price", "nan"],
+    ),
+]
+
+CASES += CREATE_TIME + NUMBERS
+
+# Issue 26 (hpo modal): a GPU count and time limits refused before anything is launched.
+_PUBLIC_DB = "postgresql://u:pw@db.example.com/db"
+CASES += [
+    Case(
+        "modal-gpu-count",
+        "--gpu H100:2: a container runs one worker on one GPU; give 'H100' and start more containers with --containers",
+        args=["modal", "--study", "s", "--storage", _PUBLIC_DB, "--gpu", "H100:2"],
+    ),
+    Case(
+        "modal-trial-timeout-past-container",
+        "--trial-timeout 86400: give more than 0 and less than --container-timeout (86400 s), so that a hung trial "
+        "ends before its container does",
+        args=["modal", "--study", "s", "--storage", _PUBLIC_DB, "--trial-timeout", "86400"],
+    ),
+    Case(
+        "modal-idle-timeout",
+        "--idle-timeout -5: give a number of seconds above 0",
+        args=["modal", "--study", "s", "--storage", _PUBLIC_DB, "--idle-timeout", "-5"],
+    ),
+]
+
+# Issue 24, class 7 (storage and files speak plainly): a name past the storage's limit, data files
+# that are not UTF-8 or cut short, a port in use, a short form of a loopback address.
+_BUSY = socket.socket()  # a port in use while the tests run
+_BUSY.bind(("127.0.0.1", 0))
+_BUSY.listen()
+_BUSY_PORT = _BUSY.getsockname()[1]
+_LONG_NAME = "s" * 513
+_TOO_LONG = "study name is 513 characters long; the storage allows at most 512 (give a shorter study_name or --name)"
+_CSV_PAIRS = "text1,text2,label\n" + "".join(f"{r['text1']},{r['text2']},{r['label']}\n" for r in GOOD_PAIRS)
+CASES += [
+    Case("study-name-too-long", _TOO_LONG, _config(study_name=_LONG_NAME)),
+    Case(
+        "name-option-too-long",
+        _TOO_LONG,
+        _config(),
+        args=["create-study", "--config", "{dir}/study.yaml", "--name", _LONG_NAME],
+    ),
+    Case(
+        "data-jsonl-not-utf8",
+        "data.train ({dir}/train.jsonl): line 41 is not UTF-8 text (byte 0xe9 at column 15); save the file as UTF-8",
+        _pairs_config(),
+        files={"train.jsonl": _jsonl(GOOD_PAIRS).encode() + b'{"text1": "caf\xe9", "text2": "b", "label": 0}\n'},
+    ),
+    Case(
+        "data-csv-not-utf8",
+        "data.train ({dir}/train.csv): line 42 is not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8",
+        _pairs_config("train.csv"),
+        files={"train.csv": _CSV_PAIRS.encode() + b"caf\xe9,b,0\n"},
+    ),
+    Case(
+        "data-jsonl-cut-short",
+        "data.train ({dir}/train.jsonl): line 41 is not valid JSON: Unterminated string starting at column 16 "
+        "(the file looks cut short)",
+        _pairs_config(),
+        files={"train.jsonl": _jsonl(GOOD_PAIRS) + '{"text1": "a", "te'},
+    ),
+    Case(
+        "data-csv-cut-short",
+        "data.train ({dir}/train.csv): line 42: a quoted field is never closed (the file looks cut short)",
+        _pairs_config("train.csv"),
+        files={"train.csv": _CSV_PAIRS + '"q40,p'},
+    ),
+    Case(
+        "dashboard-port-in-use",
+        f"port {_BUSY_PORT} on 127.0.0.1 is already in use (another dashboard or server?); choose another with --port",
+        args=["dashboard", "--storage", "{db}", "--port", str(_BUSY_PORT)],
+    ),
+    Case(
+        "modal-loopback-short-form",
+        "storage host '0x7f.1' in 'postgresql://u:***@0x7f.1/db' is this machine, which a cloud container cannot "
+        "reach; use a Postgres reachable from the internet (managed, or tunnelled)",
+        args=["modal", "--study", "s", "--storage", "postgresql://u:pw@0x7f.1/db"],
+    ),
+]
+
+# Issue 23, points 2 and 4: a test split that repeats every training row; create-study's --replace options.
+_LEAKY_PAIRS = {**_pairs_config(), "data": {"train": {"path": "train.jsonl"}, "test": {"path": "test.jsonl"}}}
+CASES += [
+    Case(
+        "data-test-repeats-every-training-row",
+        "data.train ({dir}/train.jsonl): all 40 rows also occur in data.test ({dir}/test.jsonl), so none is left "
+        "to train on; give a data.test without the training rows, or remove data.test to carve that split from train",
+        _LEAKY_PAIRS,
+        files={"train.jsonl": GOOD_PAIRS, "test.jsonl": GOOD_PAIRS},
+    ),
+    Case(
+        "create-study-replace-and-load-if-exists",
+        "--replace and --load-if-exists exclude each other: replace the study, or reuse it",
+        _config(),
+        args=["create-study", "--config", "{dir}/study.yaml", "--replace", "--load-if-exists"],
+    ),
+    Case(
+        "create-study-force-without-replace",
+        "--force goes with --replace: it replaces a study even while its trials run",
+        _config(),
+        args=["create-study", "--config", "{dir}/study.yaml", "--force"],
+    ),
+]
+
+
+def test_matryoshka_dims_past_a_cached_models_size_are_refused(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub id in the local cache has its embedding size read there, as a model folder's is."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    snapshot = tmp_path / "hub" / "models--org--tiny" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_model, snapshot)
+    (tmp_path / "hub" / "models--org--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--tiny" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    config = _config(search_space__model="org/tiny", search_space__matryoshka_dims=[4096, 16])
+    _write(tmp_path / "study.yaml", config, {"dir": str(tmp_path), "model": tiny_model})
+    before = _files(tmp_path)
+    result = invoke("create-study", "--config", str(tmp_path / "study.yaml"), "--storage", f"sqlite:///{tmp_path}/s.db")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (
+        f"error: {tmp_path}/study.yaml: search_space.matryoshka_dims: 4096 exceeds the embedding dimension of "
+        "org/tiny (64)\n"
+    )
+    assert _files(tmp_path) == before
+
+
+def test_confirmation_seeds_past_the_largest_seed_are_refused(tmp_path: Path, tiny_model: str) -> None:
+    """The runs of hpo confirm take the study's seed + 1, + 2, ...: none may pass what numpy accepts."""
+    _write(tmp_path / "study.yaml", _config(seed=2**32 - 2), {"dir": str(tmp_path), "model": tiny_model})
+    db = f"sqlite:///{tmp_path}/s.db"
+    assert invoke("create-study", "--config", str(tmp_path / "study.yaml"), "--storage", db).exit_code == 0
+    before = {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()}
+    result = invoke("confirm", "--study", "tiny-retrieval", "--top-k", "1", "--seeds", "2", "--storage", db)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (
+        "error: --seeds 2: the study's seed 4294967294 + 2 exceeds the largest seed 4294967295; give fewer\n"
+    )
+    assert {p: p.read_bytes() for p in _files(tmp_path) if p.is_file()} == before
 
 
 def _fill(value: Any, fill: dict[str, str]) -> Any:

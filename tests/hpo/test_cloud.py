@@ -71,6 +71,17 @@ def test_public_storage_passes(host: str) -> None:
             ["--container-timeout", "59"],
             "--container-timeout 59: give 60 to 86400 s (Modal stops a container after at most 24 h)",
         ),
+        (
+            ["--gpu", "H100:2"],
+            "--gpu H100:2: a container runs one worker on one GPU; give 'H100' and start more containers with "
+            "--containers",
+        ),
+        (
+            ["--container-timeout", "3600", "--trial-timeout", "3600"],
+            "--trial-timeout 3600: give more than 0 and less than --container-timeout (3600 s), so that a hung "
+            "trial ends before its container does",
+        ),
+        (["--idle-timeout", "0"], "--idle-timeout 0: give a number of seconds above 0"),
     ],
 )
 def test_modal_limits_are_checked_before_launch(args: list[str], message: str) -> None:
@@ -207,4 +218,68 @@ def test_relative_model_path_is_refused(
         2,
         "error: search_space.model: 'model' is not an absolute path, which a container cannot resolve; "
         "create the study with the model's absolute path\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("gpu", "container_timeout", "priced_as", "trial_limit"),
+    [("A10G", 86400, "A10G", 7200), ("H100!", 3600, "H100", 1800), ("a100-80gb:1", 86400, "a100-80gb", 7200)],
+)
+def test_gpu_type_and_trial_limit_defaults(gpu: str, container_timeout: int, priced_as: str, trial_limit: int) -> None:
+    from hpo.cloud.modal_app import ModalSettings
+
+    settings = ModalSettings(gpu=gpu, timeout=container_timeout)
+    assert (settings.gpu_type, settings.trial_limit) == (priced_as, trial_limit)
+
+
+def _finish_every_trial(storage: str, study_name: str) -> None:
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.RUNNING)
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def test_a_finished_study_is_refused_before_launch(reachable: None, tmp_path: Path, tiny_model: str) -> None:
+    storage = f"sqlite:///{tmp_path}/s.db"
+    create_file_study(tmp_path, storage, tiny_model)
+    _finish_every_trial(storage, "files")
+    result = invoke("modal", "--study", "files", "--storage", storage, "--containers", "8")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: study 'files' has no trials waiting or running (its budget of 4 trials is done), so containers "
+        "would find nothing to do; see: hpo status --study files\n",
+    )
+
+
+def test_a_spend_cap_without_a_price_for_the_gpu_asked_for_is_refused(
+    reachable: None, tmp_path: Path, tiny_model: str
+) -> None:
+    storage = f"sqlite:///{tmp_path}/s.db"
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(row) + "\n" for row in retrieval_rows(200)))
+    raw = retrieval_config(tiny_model, study_name="capped", cost={"A10G": 1.1}, budget={"n_trials": 2, "max_cost": 5})
+    raw["data"] = {**raw["data"], "train": {"path": str(train)}}
+    assert invoke("create-study", "--config", str(write_config(tmp_path, raw)), "--storage", storage).exit_code == 0
+    result = invoke("modal", "--study", "capped", "--storage", storage, "--gpu", "A10")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: study 'capped' caps its spend (budget.max_cost) but its cost table has no price for --gpu A10 "
+        "(prices: A10G); add a price for A10, or ask for a priced GPU\n",
+    )
+
+
+@pytest.mark.parametrize("path", ["C:\\data\\train.jsonl", "D:/data/train.jsonl", "\\\\server\\share\\train.jsonl"])
+def test_windows_data_paths_are_refused(tiny_model: str, path: str) -> None:
+    from hpo.cloud.reach import files_to_carry
+    from tests.helpers import parsed
+
+    raw = retrieval_config(tiny_model)
+    raw["data"] = {**raw["data"], "train": {"path": path}}
+    with pytest.raises(UsageError) as error:
+        files_to_carry(parsed(raw))
+    assert str(error.value) == (
+        f"data.train: '{path}' is a Windows path, which a Linux container cannot mount at the same path; "
+        "create the study with the file's POSIX path (on Linux, macOS or WSL) and run hpo modal there"
     )

@@ -75,3 +75,15 @@ def test_confirmation_runs_are_queued_run_by_a_worker_and_reported(tmp_path: Pat
     more = hpo("confirm", "--study", "tiny-retrieval", "--top-k", "9", "--seeds", "2", storage=url)
     assert more.returncode == 0, more.stderr
     assert f"has {len(distinct)} distinct complete configs, fewer than --top-k 9: confirming those" in more.stderr
+
+
+def test_the_report_header_of_a_pair_task_has_no_empty_parentheses() -> None:
+    from hpo.results.confirm import ConfigRuns, ConfirmationReport
+
+    runs = ConfigRuns(trial=3, search_value=0.71, params={"lr": 1e-4}, values={43: 0.70, 44: 0.72}, items=[], pending=0)
+    pairs = ConfirmationReport("quora", "ap", "", [runs], search_best=3)
+    assert pairs.describe().splitlines()[0] == "confirmation of study quora: ap on dev, mean ± sd over seeds"
+    retrieval = ConfirmationReport("bio", "ndcg@10", "full (500 passages)", [runs], search_best=3)
+    assert retrieval.describe().splitlines()[0] == (
+        "confirmation of study bio: ndcg@10 on dev (full (500 passages)), mean ± sd over seeds"
+    )

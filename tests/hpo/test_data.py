@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hpo.data.fingerprint import fingerprint
 from hpo.data.splits import assign, pair_group_keys
 from hpo.errors import DataError
 from objectives.registry import get_task
-from tests.helpers import jsonl, pair_rows, pairs_config, parsed, retrieval_config
+from tests.helpers import invoke, jsonl, pair_rows, pairs_config, parsed, retrieval_config, retrieval_rows, write_config
 
 
 def test_carved_splits_never_share_a_query() -> None:
@@ -54,8 +55,11 @@ def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
 def test_malformed_json_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text('{"text1": "a", "text2": "b", "label": 1}\n{not json\n')
-    with pytest.raises(DataError, match=rf"^data.train: cannot read {path}: "):
+    with pytest.raises(DataError) as raised:
         get_task("pair-classification").load_data(parsed(pairs_config("m", str(path))))
+    assert str(raised.value) == (
+        f"data.train ({path}): line 2 is not valid JSON: Expecting property name enclosed in double quotes at column 2"
+    )
 
 
 def test_csv_and_parquet_files_load_like_jsonl(tmp_path: Path) -> None:
@@ -84,3 +88,90 @@ def test_unreachable_hub_dataset_is_a_clear_error() -> None:
         "(HF_HUB_OFFLINE=1 is set and it is not in the local cache; download it once with "
         "the Hub reachable, or point data.*.path at local files)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        (
+            "a.jsonl",
+            b'{"t": "a"}\n{"t": "caf\xe9"}\n',
+            "line 2 is not UTF-8 text (byte 0xe9 at column 11); save the file as UTF-8",
+        ),
+        ("a.csv", b"t,u\na,b\ncaf\xe9,b\n", "line 3 is not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8"),
+        (
+            "a.jsonl",
+            b'{"t": "a"}\n{"t": "b',
+            "line 2 is not valid JSON: Unterminated string starting at column 7 (the file looks cut short)",
+        ),
+        ("a.jsonl", b'{"t": "a"}\n[1, 2]\n', "line 2 is a JSON list, not an object of column values"),
+        ("a.csv", b't,u\na,b\n"cut,b', "line 3: a quoted field is never closed (the file looks cut short)"),
+        ("a.csv", b"t,u\na,b\na,b,c\n", "line 3 has 3 fields where the header has 2"),
+        ("a.jsonl", '{"t": "a\u2028b"}\n\n{"t": "c"}\r\n'.encode(), None),  # a line break inside a string, a blank line
+        ("a.json", b'[\n{"t": "a"},\n{"t": "b"}\n]\n', None),  # one JSON document
+        ("a.csv", b't,u\n"multi\nline",b\nc,\n', None),
+    ],
+)
+def test_text_files_name_the_line_and_the_problem(
+    tmp_path: Path, name: str, content: bytes, problem: str | None
+) -> None:
+    from hpo.data.text_files import encoding_problem, structure_problem
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    fmt = "csv" if name.endswith(".csv") else "json"
+    assert (encoding_problem(path) or structure_problem(path, fmt)) == problem
+
+
+# --- Training rows repeated by a given dev or test split (leaks): which split, how many, said once ---
+
+
+def test_a_test_split_that_repeats_every_training_pair_names_itself_and_the_fix(tmp_path: Path) -> None:
+    rows = pair_rows(40)
+    train, test = jsonl(tmp_path / "train.jsonl", rows), jsonl(tmp_path / "test.jsonl", rows[::-1])
+    with pytest.raises(DataError) as info:
+        get_task("pair-classification").load_data(parsed(pairs_config("m", train, test={"path": test})))
+    assert str(info.value) == (
+        f"data.train ({train}): all 40 rows also occur in data.test ({test}), so none is left to train on; "
+        "give a data.test without the training rows, or remove data.test to carve that split from train"
+    )
+
+
+def test_dev_and_test_splits_that_share_every_training_query_are_both_named(tmp_path: Path) -> None:
+    rows = retrieval_rows(30)
+    train = jsonl(tmp_path / "train.jsonl", rows)
+    dev, test = jsonl(tmp_path / "dev.jsonl", rows[:10]), jsonl(tmp_path / "test.jsonl", rows[10:])
+    raw = retrieval_config("m")
+    raw["data"] = {"train": {"path": train}, "dev": {"path": dev}, "test": {"path": test}}
+    with pytest.raises(DataError) as info:
+        get_task("retrieval").load_data(parsed(raw))
+    assert str(info.value) == (
+        f"data.train ({train}): all 30 rows also occur in data.dev ({dev}): 10, data.test ({test}): 20, so none "
+        "is left to train on; give a data.dev and data.test without the training rows, or remove data.dev and "
+        "data.test to carve both splits from train"
+    )
+
+
+def test_dropped_training_rows_are_a_warning_at_create_study_only(
+    tmp_path: Path, tiny_model: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = retrieval_rows(120)
+    train, test = jsonl(tmp_path / "train.jsonl", rows), jsonl(tmp_path / "test.jsonl", rows[:20])
+    raw = retrieval_config(tiny_model, budget={"n_trials": 1})
+    raw["data"] = {**raw["data"], "train": {"path": train}, "test": {"path": test}}
+    config, url = str(write_config(tmp_path, raw)), f"sqlite:///{tmp_path}/study.db"
+    said = f"dropped 20 of 120 training rows that also occur in data.test ({test})"
+    caplog.set_level(logging.DEBUG, logger="hpo.data.splits")
+
+    for command in (
+        ["create-study", "--config", config],
+        ["baseline", "--study", "tiny-retrieval"],
+        ["worker", "--study", "tiny-retrieval"],
+        ["best", "--study", "tiny-retrieval", "-o", str(tmp_path / "best.yaml")],
+        ["train", str(tmp_path / "best.yaml"), "-o", str(tmp_path / "model")],
+    ):
+        result = invoke(*command, "--storage", url) if command[0] != "train" else invoke(*command)
+        assert result.exit_code == 0, result.stderr
+
+    levels = [r.levelname for r in caplog.records if r.getMessage() == said]
+    assert levels == ["WARNING", "DEBUG", "DEBUG", "DEBUG"]  # create-study; baseline, the worker, train

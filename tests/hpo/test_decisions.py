@@ -90,7 +90,7 @@ def test_status_names_corpora_and_shows_verdicts_and_spend(decided: Decided) -> 
     rdb = storage(decided.url).backend
     note = get_note_from_system_attrs(rdb.get_study_system_attrs(rdb.get_study_id_from_name("tiny-retrieval")), None)
     body = note["body"]
-    assert "**Verdicts** (paired bootstrap, 95% interval, min_gain 0)" in body
+    assert "**Verdicts** (paired bootstrap, 95% interval, min_gain 0.01)" in body
     assert f"- trial {best.number} vs trial {runner_up.number} (runner-up), dev ndcg@10 on full (" in body
     assert "**Spend so far**: $" in body
     assert "| model | dev | scored on | test | scored on |" in body
@@ -120,9 +120,12 @@ def test_best_yaml_and_hpo_train_carry_the_verdicts(decided: Decided, tmp_path: 
     verdict = report["verdicts_test"][0]
     assert verdict["verdict"] in VERDICTS and verdict["reference"] == f"{decided.model} (zero-shot)"
     assert verdict["difference"] == pytest.approx(report["test"]["value"] - baseline["value"], abs=1e-4)
+    from hpo.stats.significance import threshold_note
+
     line = next(line for line in trained.stdout.splitlines() if line.startswith("verdict: "))
     assert line.startswith(f"verdict: tuned vs {decided.model} (zero-shot), test ndcg@10 on full (")
-    assert line.endswith(f"{verdict['verdict']}, {verdict['n']} items")
+    note = threshold_note(verdict["verdict"], verdict["min_gain"])  # " (gain >= min_gain 0.01)" after a WIN
+    assert line.endswith(f"{verdict['verdict']}{note}, {verdict['n']} items")
     assert [run["seed"] for run in report["other_seeds"]] == [43] and report["seed"] == 42
     assert report["over_seeds"]["test"]["runs"] == 2
     assert "dev ndcg@10 over 2 seeds: " in trained.stdout

@@ -189,3 +189,30 @@ def test_dimensions_above_the_model_are_refused_before_the_study_is_written(
     with pytest.raises(ConfigError) as info:
         check_dimensions(config, "x")
     assert str(info.value) == "x: " + message.replace("{model}", tiny_model)
+
+
+@pytest.mark.parametrize("over", [0, 1], ids=["fits", "one-over"])
+def test_the_mining_window_check_is_exactly_what_mining_can_do(over: int) -> None:
+    """At the room create-study allows, BM25 mines negatives for every pair; one more, for none (a trial would fail)."""
+    from hpo.settings.levers import HardNegatives
+    from hpo.training.bm25_miner import Bm25Ranker
+    from hpo.training.mining import mine, mined_dataset
+    from hpo.training.task import mining_room
+    from objectives.registry import get_task
+
+    config = parsed(retrieval_config("m"))
+    task = get_task("retrieval")
+    data = task.load_data(config, include_test=True)
+    inputs = task.mining_inputs(data)
+    room, candidates = mining_room(inputs)
+    assert (room, candidates) == (344, 345)
+    mined = mine(inputs, HardNegatives(miner="bm25", range_min=room - 1 + over), Bm25Ranker(), 42, 32)
+    rows, _, _ = mined_dataset(inputs, mined, one_negative=False)
+    assert len(rows) == (0 if over else len(inputs.pairs))
+    raw = retrieval_config("m")
+    raw["search_space"]["hard_negatives"] = {"miner": "bm25", "range_min": room - 1 + over}
+    if over:
+        with pytest.raises(ValueError, match=r"range_min \(344\) \+ num_negatives \(1\) exceeds the 344 passages"):
+            task.check_data(parsed(raw), data)
+    else:
+        task.check_data(parsed(raw), data)

@@ -62,6 +62,7 @@ def test_app_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert recorded["pip"][0] == "torch==2.13.0"
     assert [p for p in recorded["pip"] if p.startswith("torch")] == ["torch==2.13.0"]
     assert not any("extra" in p or p.startswith(("modal", "pytest")) for p in recorded["pip"])
+    assert not any(p.startswith(("plotly", "matplotlib")) for p in recorded["pip"])  # reports only
     assert {"HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"} <= set(recorded["env"])
     assert recorded["env"]["HF_HOME"] == "/cache/huggingface"
     assert recorded["files"] == [(str(train), str(train))]  # the study's path, as the stored config names it
@@ -70,7 +71,14 @@ def test_app_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_image_requirements_come_from_the_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
     from hpo.cloud.modal_app import image_requirements
 
-    requires = ["torch>=2.4", 'numpy<3; python_version < "3.12"', 'modal<2,>=1.6; extra == "modal"', "optuna<6,>=5"]
+    requires = [
+        "torch>=2.4",
+        'numpy<3; python_version < "3.12"',
+        'modal<2,>=1.6; extra == "modal"',
+        "optuna<6,>=5",
+        "plotly>=5.20,<8",
+        "matplotlib>=3.8,<4",
+    ]
     monkeypatch.setattr(importlib.metadata, "requires", lambda name: requires if name == "hpo" else None)
     assert image_requirements() == ["torch==2.13.0", 'numpy<3; python_version < "3.12"', "optuna<6,>=5"]
 
@@ -90,11 +98,15 @@ def _create(storage: str, tmp_path: Path, tiny_model: str, n_trials: int) -> Non
     assert invoke("create-study", "--config", str(config), "--storage", storage).exit_code == 0
 
 
-def _local(storage: str, monkeypatch: pytest.MonkeyPatch, study: str = "tiny-retrieval") -> dict[str, Any]:
+def _local(
+    storage: str, monkeypatch: pytest.MonkeyPatch, study: str = "tiny-retrieval", **arguments: Any
+) -> dict[str, Any]:
+    """The container's function run here, as Modal calls it (no GPU asked for unless ``gpu`` is given)."""
     from hpo.cloud.modal_app import ModalSettings, build_worker
 
     monkeypatch.setenv("HPO_STORAGE", storage)  # what the modal.Secret provides in a container
-    result: dict[str, Any] = build_worker(ModalSettings()).function.local(study, StorageUrl.parse(storage).redacted)
+    function = build_worker(ModalSettings()).function
+    result: dict[str, Any] = function.local(study, StorageUrl.parse(storage).redacted, **arguments)
     return result
 
 
@@ -128,17 +140,19 @@ def _signalled_study(tmp_path: Path, tiny_model: str, monkeypatch: pytest.Monkey
     return storage
 
 
-def test_stop_signal_between_trials_with_budget_left_raises_for_a_restart(
-    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+def test_stop_signal_between_trials_with_budget_left_raises_keyboard_interrupt(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from hpo.cloud.modal_app import ContainerStoppedError
-
+    """Not an Exception: Modal records an Exception as a failure that spends a --retries attempt;
+    an input left without an output by KeyboardInterrupt is restarted as a preemption."""
     storage = _signalled_study(tmp_path, tiny_model, monkeypatch, n_trials=2)
-    with pytest.raises(ContainerStoppedError) as stopped:
+    with pytest.raises(KeyboardInterrupt) as stopped:
         _local(storage, monkeypatch)
-    assert str(stopped.value) == (
-        "stop signal with trials of study 'tiny-retrieval' left (1 waiting or running); "
-        "exiting with an error so that Modal starts this container again"
+    assert not isinstance(stopped.value, Exception)
+    assert str(stopped.value) == "stop signal with trials of study 'tiny-retrieval' left (1 waiting or running)"
+    assert caplog.records[-1].getMessage() == (
+        "stop signal with trials of study 'tiny-retrieval' left (1 waiting or running); leaving this input "
+        "unfinished, so that Modal runs it again (a preemption restart, not a --retries attempt)"
     )
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
@@ -154,13 +168,13 @@ def test_stop_signal_after_the_last_trial_returns_normally(
 def test_trial_still_running_after_the_stop_grace_is_abandoned_and_raises(
     tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hpo.cloud import modal_app
+    from hpo.cloud import container
     from hpo.workers import worker
 
-    assert modal_app.STOP_GRACE_SECONDS < 30  # Modal kills the container 30 s after its SIGINT
+    assert container.STOP_GRACE_SECONDS < 30  # Modal kills the container 30 s after its SIGINT
     storage = f"sqlite:///{tmp_path}/s.db"
     _create(storage, tmp_path, tiny_model, n_trials=2)
-    monkeypatch.setattr(modal_app, "STOP_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(container, "STOP_GRACE_SECONDS", 0.2)
 
     def preempted_mid_trial(ctx: Any, trial_id: int) -> str:
         signal.raise_signal(signal.SIGINT)
@@ -169,13 +183,11 @@ def test_trial_still_running_after_the_stop_grace_is_abandoned_and_raises(
 
     monkeypatch.setattr(worker, "run_trial", preempted_mid_trial)
     started = time.monotonic()
-    with pytest.raises(modal_app.ContainerStoppedError) as stopped:
+    with pytest.raises(KeyboardInterrupt) as stopped:
         _local(storage, monkeypatch)
     assert time.monotonic() - started < 20
-    assert str(stopped.value) == (
-        "stopped (the stop grace of 0.2 s passed) with trials of study 'tiny-retrieval' left; "
-        "exiting with an error so that Modal starts this container again"
-    )
+    assert isinstance(stopped.value, container.ContainerStopped)
+    assert str(stopped.value) == "stopped (the stop grace of 0.2 s passed) with trials of study 'tiny-retrieval' left"
 
 
 def test_config_errors_are_returned_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,5 +205,6 @@ def test_secret_naming_another_database_is_a_config_error(tmp_path: Path, monkey
     result = build_worker(ModalSettings()).function.local("s", checked)
     assert result["error"] == (
         f"the Modal secret's HPO_STORAGE is 'sqlite:///{tmp_path}/other.db', but the study was checked on "
-        f"'{checked}'; point both at the same database (modal secret create --force hpo-storage HPO_STORAGE=...)"
+        f"'{checked}'; point both at the same database "
+        "(modal secret create --force hpo-storage --from-dotenv FILE, with HPO_STORAGE=... in FILE)"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.results.pareto import Point, best_within, cost_axes, front
+from hpo.results.pareto import LATENCY_TOLERANCE, Point, best_within, cost_axes, format_fronts, front
 from hpo.views.plot_labels import plotting_copy, short_labels
 
 
@@ -82,3 +82,29 @@ def test_the_plotting_copy_renames_params_and_leaves_confirmation_runs_out() -> 
         )
     copy = plotting_copy(study)
     assert [t.params for t in copy.trials] == [{"model": "tiny-model", "MNRL.scale": 20.0}]
+
+
+def test_latencies_within_the_tolerance_count_as_equal() -> None:
+    # On a shared CPU, 54.20 and 54.29 ms per text are the same speed: the worse trial is off the front.
+    noisy = [_point(0, 0.62, 0.1, 54.29), _point(1, 0.60, 0.1, 54.20), _point(2, 0.55, 0.1, 40.0)]
+    _, latency = cost_axes(noisy)
+    assert latency.tolerance == LATENCY_TOLERANCE == 0.05
+    assert [p.trial for p in front(noisy, latency, maximize=True)] == [2, 0]
+    clearly_faster = [_point(0, 0.62, 0.1, 54.29), _point(1, 0.60, 0.1, 50.0)]
+    assert [p.trial for p in front(clearly_faster, latency, maximize=True)] == [1, 0]
+
+
+def test_the_listing_says_the_tolerance_and_when_latencies_are_not_comparable() -> None:
+    points = [
+        Point(0, 0.62, None, 60.0, 54.29, 384, {"lr": 1e-4}, "cpu"),
+        Point(1, 0.60, None, 50.0, 54.20, 384, {"lr": 2e-4}, "cpu"),
+        Point(2, 0.58, None, 20.0, 3.10, 384, {"lr": 3e-4}, "NVIDIA A10G"),
+    ]
+    latency_block = format_fronts(points, "ndcg@10", maximize=True).split("\n\n")[1]
+    assert latency_block.splitlines() == [
+        "front of ndcg@10 against encoding ms per text (2 of 3 trials; within 5% counts as equal):",
+        "trial  ndcg@10  dollars  device s  ms/text  dim  params",
+        "2      0.5800   -        20        3.10     384  lr=0.0003",
+        "0      0.6200   -        60        54.29    384  lr=0.0001",
+        "note: ms per text measured on NVIDIA A10G, cpu: not comparable across devices",
+    ]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from subprocess import PIPE
 
 import optuna
 import pytest
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.exceptions import StorageInternalError
 from optuna.storages import GrpcStorageProxy, RDBStorage
@@ -18,6 +24,9 @@ from hpo.store.retrying_storage import (
     RetryingGrpcStorage,
     RetryingRDBStorage,
 )
+from hpo.store.storage import StorageUrl, open_storage
+from tests.conftest import POSTGRES_URL
+from tests.helpers import load_study, retrieval_config, write_config
 
 
 def test_every_wrapped_optuna_method_still_exists() -> None:
@@ -91,3 +100,45 @@ def test_other_errors_are_not_retried(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(KeyError):
         storage.get_study_id_from_name("s")
     assert len(calls) == 1
+
+
+@pytest.mark.postgres
+def test_create_study_rides_out_a_postgres_restart(tmp_path: Path, tiny_model: str, postgres_url: str) -> None:
+    """Connections cut mid-creation, then refused for seconds, as a restart does: the study is still created once."""
+    budget = 3000
+    config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": budget}))
+    open_storage(StorageUrl.parse(postgres_url), create=True)  # the schema, so that the lock below has a table
+    database = postgres_url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    study_db = sqlalchemy.create_engine(postgres_url)
+    holder = study_db.connect()
+    holder.begin()
+    holder.execute(sqlalchemy.text("LOCK TABLE trials IN EXCLUSIVE MODE"))  # the budget waits: mid-creation
+    command = [sys.executable, "-m", "hpo", "create-study", "--config", str(config)]
+    run = subprocess.Popen(
+        command, env={**os.environ, "HPO_STORAGE": postgres_url}, stdout=PIPE, stderr=PIPE, text=True
+    )
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"
+    deadline = time.monotonic() + 120
+    with admin.connect() as conn:
+        while not conn.execute(sqlalchemy.text(waiting), {"db": database}).scalar():
+            assert time.monotonic() < deadline and run.poll() is None, "create-study never reached its budget"
+            time.sleep(0.1)
+        # The restart: new connections refused, every open one cut (the lock goes with it), then back.
+        conn.execute(sqlalchemy.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+        conn.execute(
+            sqlalchemy.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"),
+            {"db": database},
+        )
+        time.sleep(4)
+        conn.execute(sqlalchemy.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+    holder.invalidate()
+    study_db.dispose()
+    admin.dispose()
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err[-3000:]
+    assert out == "tiny-retrieval\n" and "retrying" in err
+    study = load_study(postgres_url)
+    assert study.user_attrs["hpo_complete"] is True
+    assert [t.number for t in study.get_trials(deepcopy=False)] == list(range(budget))  # each trial queued once
+    assert {t.state.name for t in study.get_trials(deepcopy=False)} == {"WAITING"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import hpo, retrieval_config, write_config
+from tests.helpers import hpo, load_study, retrieval_config, write_config
 
 SECRET = "Hunter2-s3cret"
 
@@ -79,11 +79,16 @@ def test_a_study_cannot_make_a_worker_run_model_code(tmp_path: Path, tiny_model:
     refused = hpo("worker", "--study", "tiny-retrieval", storage=storage)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1] == (
-        "error: study 'tiny-retrieval' asks to run model code from the Hub (trust_remote_code: true); "
-        "if you trust every model it names, run again with --trust-remote-code"
+        f"error: study 'tiny-retrieval' asks to run model code from the Hub (trust_remote_code: true) for {model}, "
+        f"which --trust-remote-code does not name; if you trust it, run again with --trust-remote-code {model}"
     )
+    other = hpo("worker", "--study", "tiny-retrieval", "--trust-remote-code", "org/other", storage=storage)
+    assert other.returncode == 2  # a consent that names another model is no consent for this one
+    assert other.stderr.strip().splitlines()[-1].endswith(f"run again with --trust-remote-code org/other,{model}")
+    assert "RUNNING" not in {t.state.name for t in load_study(storage).trials}
     assert not marker.exists()
 
-    allowed = hpo("worker", "--study", "tiny-retrieval", "--trust-remote-code", storage=storage)
+    allowed = hpo("worker", "--study", "tiny-retrieval", "--trust-remote-code", model, storage=storage)
     assert allowed.returncode == 0, allowed.stderr[-2000:]
-    assert marker.read_text() == "the model code ran"  # the flag is what lets it run
+    assert f"trial 0: model '{model}' runs code from the Hub (--trust-remote-code)" in allowed.stderr
+    assert marker.read_text() == "the model code ran"  # the consent is what lets it run

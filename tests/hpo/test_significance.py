@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from hpo.stats.significance import Comparison, bootstrap_metric, bootstrap_runs, decide, paired_bootstrap
+from hpo.settings.config import DEFAULT_MIN_GAIN, SignificanceConfig
+from hpo.stats.significance import (
+    Comparison,
+    bootstrap_metric,
+    bootstrap_runs,
+    decide,
+    paired_bootstrap,
+    threshold_note,
+)
 from hpo.stats.weighted_metrics import mean, spearman
 
 N = 400
@@ -93,6 +102,7 @@ def test_describe_and_to_dict() -> None:
         "verdict": "WIN",
         "confidence": 0.95,
         "method": "paired bootstrap",
+        "min_gain": 0.0,
     }
     assert json.loads(json.dumps(document)) == document
 
@@ -230,3 +240,56 @@ def test_runs_must_score_the_same_items() -> None:
     with pytest.raises(ValueError) as info:
         bootstrap_runs(mean, [], [np.zeros(4)])
     assert str(info.value) == "each side needs at least one run"
+
+
+# A gain that matters by default: a sure +0.004 Spearman is MARGINAL unless the config asks for any gain.
+
+
+def _sts_verdict(tmp_path: Path, significance: dict[str, Any] | None) -> str:
+    """The verdict line of a candidate 0.004 Spearman above its reference on 300 pairs, for a config
+    with ``significance`` (None: the default min_gain); 1000 resamples keep it fast."""
+    from hpo.stats.item_scores import ItemScores
+    from hpo.verdicts.paired import verdict_row
+    from objectives.registry import get_task
+    from tests.helpers import jsonl, parsed, retrieval_config
+
+    raw = retrieval_config("m", objective="similarity", study_name="sts", metric="spearman")
+    raw["search_space"]["loss"] = "CosineSimilarityLoss"
+    rows = [{"text1": f"a {i}", "text2": f"b {i}", "score": (i % 10) / 10} for i in range(50)]
+    raw["data"] = {"train": {"path": jsonl(tmp_path / "train.jsonl", rows)}}
+    raw["significance"] = {"resamples": 1000, **(significance or {})}
+    config = parsed(raw)
+    rng = np.random.default_rng(0)
+    gold = rng.random(300)
+    reference = gold + rng.normal(0, 0.5, 300)
+    candidate = reference * 0.99 + gold * 0.01
+    records = [ItemScores("pairs", similarity=scores, gold=gold) for scores in (candidate, reference)]
+    task = get_task("similarity")
+    return verdict_row(
+        task, config, ("tuned", records[0]), ("base (zero-shot)", records[1]), "test", "pairs"
+    ).describe()
+
+
+def test_the_default_min_gain_makes_a_tiny_sure_gain_marginal_and_says_so(tmp_path: Path) -> None:
+    assert SignificanceConfig().min_gain == DEFAULT_MIN_GAIN == 0.01
+    assert _sts_verdict(tmp_path, None) == (
+        "tuned vs base (zero-shot), test spearman on pairs: "
+        "+0.0039 [+0.0023, +0.0060] MARGINAL (gain < min_gain 0.01), 300 items"
+    )
+
+
+def test_an_explicit_min_gain_is_kept(tmp_path: Path) -> None:
+    assert _sts_verdict(tmp_path, {"min_gain": 0}) == (
+        "tuned vs base (zero-shot), test spearman on pairs: +0.0039 [+0.0023, +0.0060] WIN, 300 items"
+    )
+    assert _sts_verdict(tmp_path, {"min_gain": 0.002}).endswith(
+        "+0.0039 [+0.0023, +0.0060] WIN (gain >= min_gain 0.002), 300 items"
+    )
+
+
+def test_the_threshold_note_names_what_decided_a_win_or_a_marginal() -> None:
+    assert threshold_note("WIN", 0.01) == " (gain >= min_gain 0.01)"
+    assert threshold_note("MARGINAL", 0.01) == " (gain < min_gain 0.01)"
+    assert threshold_note("TIE", 0.01) == ""
+    assert threshold_note("WIN", 0.0) == ""
+    assert threshold_note("WIN", None) == ""

@@ -8,7 +8,14 @@ import pytest
 
 from hpo.errors import StorageError, UsageError
 from hpo.settings.config import FaultToleranceConfig
-from hpo.store.storage import DEFAULT_STORAGE, StorageUrl, open_storage, open_worker_storage, use_fault_tolerance
+from hpo.store.storage import (
+    DEFAULT_STORAGE,
+    StorageUrl,
+    is_loopback_host,
+    open_storage,
+    open_worker_storage,
+    use_fault_tolerance,
+)
 
 
 def test_url_comes_from_cli_then_environment_then_default() -> None:
@@ -81,6 +88,54 @@ def test_grpc_urls_and_loopback() -> None:
     assert StorageUrl.parse("postgresql:///db").is_loopback  # a local socket
     with pytest.raises(UsageError, match=r"^storage URL 'grpc://proxy': give the proxy as grpc://HOST:PORT$"):
         StorageUrl.parse("grpc://proxy")
+
+
+LOOPBACK_FORMS = [
+    "127.0.0.1",
+    "127.1",
+    "127.0.1",
+    "0x7f.1",
+    "0x7F000001",
+    "2130706433",
+    "0177.0.0.1",
+    "017700000001",
+    "127.255.255.254",
+    "0",
+    "0.0.0.0",
+    "::1",
+    "0:0:0:0:0:0:0:1",
+    "::0001",
+    "[::1]",
+    "::",
+    "::ffff:127.0.0.1",
+    "::ffff:7f00:1",
+]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_FORMS)
+def test_every_form_of_a_loopback_address_the_c_library_reads_is_loopback(host: str) -> None:
+    import ipaddress
+    import socket
+
+    # The C library reads the form as this machine (what the database client would connect to) ...
+    for info in socket.getaddrinfo(host.strip("[]"), 5432, type=socket.SOCK_STREAM):
+        address = ipaddress.ip_address(info[4][0])
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        assert (mapped or address).is_loopback or (mapped or address).is_unspecified
+    # ... and so does the check that keeps local storage away from the cloud.
+    assert is_loopback_host(host)
+    in_url = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    assert StorageUrl.parse(f"postgresql://u:pw@{in_url}/db").is_loopback
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "localhost.", "ip6-localhost", "localhost.localdomain"])
+def test_the_names_of_this_machine_are_loopback(host: str) -> None:
+    assert is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["10.1", "128.0.0.1", "1.2.3", "0x80.1", "::2", "db.example.com", "127.0.0.1.5", ""])
+def test_other_hosts_are_not_loopback(host: str) -> None:
+    assert not is_loopback_host(host)
 
 
 def test_reading_commands_never_create_a_sqlite_file(tmp_path: Path) -> None:

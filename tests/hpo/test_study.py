@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -38,25 +40,27 @@ def _create(tmp_path: Path, storage: str, name: str) -> subprocess.Popen[bytes]:
 def test_create_study_killed_at_random_moments_never_leaves_a_study_a_worker_would_run(
     tmp_path: Path, tiny_model: str
 ) -> None:
-    budget = 200
+    budget = 20000  # queued in bulk: a few batches, long enough for kills to land between them
     raw = retrieval_config(tiny_model, budget={"n_trials": budget})
     raw["data"] = {"train": {"path": jsonl(tmp_path / "train.jsonl", retrieval_rows(120))}}
     write_config(tmp_path, raw)
     storage = f"sqlite:///{tmp_path}/study.db"
     started = time.monotonic()
     reference = _create(tmp_path, storage, "reference")
-    first_write = None
-    while reference.poll() is None:  # when does the study appear, and when is it done?
-        if first_write is None and (tmp_path / "study.db").exists() and "reference" in _names(storage):
+    first_write = marked = None
+    while reference.poll() is None and marked is None:  # when does the study appear, and when is it complete?
+        seen = _progress(tmp_path / "study.db", "reference")
+        if first_write is None and seen:
             first_write = time.monotonic() - started
+        if seen == "complete":
+            marked = time.monotonic() - started
         time.sleep(0.02)
-    took = time.monotonic() - started
-    assert reference.returncode == 0 and first_write is not None
+    assert reference.wait() == 0 and first_write is not None and marked is not None
     rng = random.Random(20)
     outcomes = []
     for pair in range(10):  # two at a time: 20 kills, at 20 random moments
         victims = [_create(tmp_path, storage, f"killed-{2 * pair + i}") for i in range(2)]
-        moments = sorted(rng.uniform(max(0.0, first_write - 0.3), took) for _ in victims)  # mostly while queueing
+        moments = sorted(rng.uniform(max(0.0, first_write - 0.3), marked) for _ in victims)  # mostly while queueing
         begun = time.monotonic()
         for victim, moment in zip(victims, moments, strict=True):
             time.sleep(max(0.0, moment - (time.monotonic() - begun)))
@@ -79,11 +83,18 @@ def test_create_study_killed_at_random_moments_never_leaves_a_study_a_worker_wou
     assert _outcome(storage, f"killed-{half}", budget) == "complete"
 
 
-def _names(storage: str) -> list[str]:
+def _progress(database: Path, name: str) -> str | None:
+    """None before the study exists, 'complete' once it is marked, else 'written'."""
+    query = (
+        "SELECT s.study_id, (SELECT count(*) FROM study_user_attributes a WHERE a.study_id = s.study_id "
+        "AND a.key = 'hpo_complete') FROM studies s WHERE s.study_name = ?"
+    )
     try:
-        return open_storage(StorageUrl.parse(storage)).study_names()
-    except Exception:  # the file exists but its tables are still being created
-        return []
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            row = connection.execute(query, (name,)).fetchone()
+    except sqlite3.Error:  # no file or no tables yet, or busy
+        return None
+    return None if row is None else "complete" if row[1] else "written"
 
 
 def _outcome(storage: str, name: str, budget: int) -> str:
@@ -92,10 +103,11 @@ def _outcome(storage: str, name: str, budget: int) -> str:
     if name not in store.study_names():
         return "absent"
     try:
-        stored = load_stored_study(store, name)
+        load_stored_study(store, name)
     except StudyError as error:
         assert "is half-created" in str(error)
         return "half-created"
-    states = [t.state.name for t in stored.study.get_trials(deepcopy=False)]
-    assert states == ["WAITING"] * budget  # a study a worker runs has its whole budget
+    study_id = store.backend.get_study_id_from_name(name)
+    waiting = store.backend.get_n_trials(study_id, optuna.trial.TrialState.WAITING)
+    assert waiting == store.backend.get_n_trials(study_id) == budget  # a study a worker runs has its whole budget
     return "complete"

@@ -32,7 +32,7 @@ def test_parent_runs_its_children_and_reports_their_exit(tmp_path: Path, tiny_mo
     assert "exited with 0" in result.stderr
     assert "password" not in result.stderr
     assert sorted(_study_states(storage)).count("WAITING") == 0
-    assert re.search(r"^2 trials ended in \d+ s with 1 workers: \d+ trials/hour$", result.stdout, re.MULTILINE)
+    assert re.search(r"^2 trials ended in \d+ s with 1 worker: \d+ trials/hour$", result.stdout, re.MULTILINE)
 
 
 def test_first_sigterm_finishes_the_running_trial_and_exits_0(tmp_path: Path, tiny_model: str) -> None:

@@ -46,6 +46,8 @@ def test_stale_trial_is_failed_and_retried(storage_url: str) -> None:
     assert trial_id is not None
     trial = optuna.Trial(study, trial_id)
     trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("warm_start", True)  # a mark it was queued with
+    trial.set_user_attr("training", {"epochs": 1})  # what the killed run had written
     with Heartbeat(storage, trial_id, interval=1):
         time.sleep(0.2)
     # The worker died: backdate its heartbeat past the grace period.
@@ -66,6 +68,7 @@ def test_stale_trial_is_failed_and_retried(storage_url: str) -> None:
     )
     retry = study.get_trials()[1]
     assert retry.params == {"x": trial.params["x"]}  # re-run with the same parameters
+    assert retry.user_attrs == {"warm_start": True}  # the killed run's fail_reason and results stay behind
 
 
 def test_only_trials_an_hpo_worker_claimed_are_waited_for(tmp_path: object) -> None:

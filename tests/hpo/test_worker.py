@@ -42,7 +42,7 @@ def run_study_with_two_workers(storage: str, tmp_path: Path, tiny_model: str) ->
     assert len(states) == BUDGET
     assert states.count("COMPLETE") + states.count("PRUNED") == BUDGET
     assert states.count("PRUNED") >= 1
-    ran = sum(int(out.split("ran ")[1].split(" trials")[0]) for out, _ in outputs)
+    ran = sum(int(out.split("ran ")[1].split(" trial")[0]) for out, _ in outputs)
     assert ran == BUDGET  # the budget is shared, not per worker
     for trial in study.trials:
         assert set(trial.intermediate_values) <= {32, 64, 96}  # steps are samples seen

@@ -46,7 +46,8 @@ def test_two_questions_sharing_an_id_are_refused(tmp_path: Path) -> None:
     rows = [{"query": f"question {i}?", "positive": f"answer {i}", "qid": f"q{i}"} for i in range(30)]
     rows.append({"query": "a different question?", "positive": "another answer", "qid": "q3"})
     dev = jsonl(tmp_path / "dev.jsonl", rows)
-    config = _config(jsonl(tmp_path / "t.jsonl", rows[:5]), dev={"path": dev}, columns={"query_id": "qid"})
+    train = [{"query": f"training question {i}?", "positive": f"answer {i}", "qid": f"t{i}"} for i in range(5)]
+    config = _config(jsonl(tmp_path / "t.jsonl", train), dev={"path": dev}, columns={"query_id": "qid"})
     with pytest.raises(DataError) as info:
         TASK.load_data(config)
     assert str(info.value) == (

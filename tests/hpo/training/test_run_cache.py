@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from hpo.settings.config import StudyConfig
@@ -13,6 +17,7 @@ from hpo.training.run import train_trial
 from hpo.training.run_cache import RunCache
 from hpo.training.task import Task
 from objectives.registry import get_task
+from tests.cache_faults import overwrite_json, remove, shorten_arrays, truncate
 from tests.helpers import load_data, retrieval_config
 
 
@@ -74,3 +79,57 @@ def test_an_unwritable_disk_cache_only_costs_speed(tiny_model: str, tmp_path: Pa
     result = train_trial(objective, params, data, config, NullReporter(), cache=cache)
     fresh = train_trial(objective, params, data, config, NullReporter())
     assert result.value == fresh.value
+
+
+def _reseal_shortened(path: Path) -> None:
+    """Arrays cut to a third, and the manifest rewritten to match: only the table's own checks see it."""
+    from hpo.training import cache_entry
+
+    shorten_arrays(path)
+    cache_entry.seal(path.parent)
+
+
+TABLE_DAMAGES: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "json overwritten": ("tokens.json", overwrite_json, r"\d+ bytes, the manifest says \d+"),
+    "npz truncated": ("tokens.npz", truncate, r"\d+ bytes, the manifest says \d+"),
+    "npz with a third of each array": ("tokens.npz", shorten_arrays, r"\d+ bytes, the manifest says \d+"),
+    "npz missing": ("tokens.npz", remove, "missing"),
+    "npz resealed short": (
+        "tokens.npz",
+        _reseal_shortened,
+        r"ValueError: \S+/tokens\.npz: offsets of shape \(\d+,\) do not",
+    ),
+}
+CORPUS_DAMAGES: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "json overwritten": ("value.json", overwrite_json, r"\d+ bytes, the manifest says \d+"),
+    "json truncated": ("value.json", truncate, r"\d+ bytes, the manifest says \d+"),
+    "key missing": ("key.json", remove, "missing"),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "damage"),
+    [("token_table", d) for d in TABLE_DAMAGES] + [("capped_corpus_ids", d) for d in CORPUS_DAMAGES],
+)
+def test_a_damaged_shared_entry_is_rebuilt_with_one_warning_naming_it(
+    tiny_model: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str, damage: str
+) -> None:
+    config, data, objective = _setup(tiny_model)
+    first = RunCache(objective, data, config, DiskCache(tmp_path))
+    first.model(tiny_model, "cpu", None)
+    _, corpus = first.evaluator("dev", capped=True)
+    [folder] = [p for p in (tmp_path / kind).iterdir() if p.is_dir()]
+    name, harm, what = (TABLE_DAMAGES if kind == "token_table" else CORPUS_DAMAGES)[damage]
+    harm(folder / name)
+    caplog.set_level(logging.WARNING)
+    second = RunCache(objective, data, config, DiskCache(tmp_path))  # the next worker on the machine
+    second.model(tiny_model, "cpu", None)
+    assert second.evaluator("dev", capped=True)[1] == corpus
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    named = folder if damage == "npz resealed short" else folder / name
+    aside = rf"; set aside as {folder.name}\.damaged-\S+ and rebuilt"
+    assert re.fullmatch(rf"damaged disk-cache entry {re.escape(str(named))}: {what}.*{aside}", warning), warning
+    assert (second.table_texts_tokenized > 0) == (kind == "token_table")  # rebuilt, not read
+    third = RunCache(objective, data, config, DiskCache(tmp_path))
+    third.model(tiny_model, "cpu", None)
+    assert third.table_texts_tokenized == 0 and len(caplog.records) == 1  # the rebuilt entry serves

@@ -86,3 +86,41 @@ def test_tokenizer_fingerprint_names_the_tokenizer_not_the_weights(tiny_model: s
     assert tokenizer_fingerprint(a) == tokenizer_fingerprint(b)
     b.tokenizer.add_tokens(["brandnewtoken"])
     assert tokenizer_fingerprint(a) != tokenizer_fingerprint(b)
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        ("short arrays", "feature input_ids holds 12 tokens, the offsets say 36"),
+        ("short offsets", "offsets of shape (1,) do not index 4 texts"),
+        ("other format", "token table format 0, expected 1"),
+    ],
+)
+def test_a_table_whose_files_disagree_is_refused(
+    model: SentenceTransformer, tmp_path: Path, damage: str, error: str
+) -> None:
+    """The checks behind the cache's manifest: a table that loads but would pad rows from other texts."""
+    import json
+
+    import numpy as np
+
+    from tests.cache_faults import shorten_arrays
+
+    folder = tmp_path / "t"
+    table = _table(model, TEXTS)
+    table.save(folder)
+    if damage == "short arrays":
+        with np.load(folder / "tokens.npz") as arrays:
+            kept = {name: arrays[name] for name in arrays.files}
+        shorten_arrays(folder / "tokens.npz")
+        with np.load(folder / "tokens.npz") as arrays:
+            np.savez(folder / "tokens.npz", **{**dict(arrays), "offsets": kept["offsets"]})
+    elif damage == "short offsets":
+        shorten_arrays(folder / "tokens.npz")
+    else:
+        meta = json.loads((folder / "tokens.json").read_text())
+        (folder / "tokens.json").write_text(json.dumps({**meta, "format": 0}))
+    where = folder / ("tokens.json" if damage == "other format" else "tokens.npz")
+    with pytest.raises(ValueError) as caught:
+        TokenTable.load(folder)
+    assert str(caught.value) == f"{where}: {error}"

@@ -26,8 +26,8 @@ def _infer(folder: Path, **kwargs: Any) -> Inferred:
     from hpo.data.sources import read_rows
     from hpo.settings.config import DataSource
 
-    files = find_files(folder)
-    rows = {role: read_rows(DataSource(path=str(p)), role) for role, p in files.items() if role in ("train", "corpus")}
+    files = {role: DataSource(path=str(p)) for role, p in find_files(folder).items()}
+    rows = {role: read_rows(source, role) for role, source in files.items() if role in ("train", "corpus")}
     return infer(files, rows, **kwargs)
 
 
@@ -172,3 +172,51 @@ def test_validation_names_the_dev_split(tmp_path: Path) -> None:
     _write(tmp_path, "train.jsonl", _pairs(10, lambda i: i % 2))
     _write(tmp_path, "validation.jsonl", _pairs(10, lambda i: i % 2))
     assert set(find_files(tmp_path)) == {"train", "dev"}
+
+
+def test_a_hub_dataset_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hub id is read once, all splits, and the study file names its splits as data.*.hub."""
+    import datasets
+
+    from hpo.tune.data_in import read_data
+
+    rows = _pairs(30, lambda i: i % 6)
+    loaded: list[str] = []
+
+    def load_dataset(dataset_id: str) -> datasets.DatasetDict:
+        loaded.append(dataset_id)
+        return datasets.DatasetDict(
+            {"train": datasets.Dataset.from_list(rows), "validation": datasets.Dataset.from_list(rows[:10])}
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    sources, split_rows = read_data(Path("acme/sts-like"))
+    inferred = infer(sources, split_rows)
+    assert loaded == ["acme/sts-like"]
+    assert inferred.task == "similarity"
+    section = inferred.data_section()
+    assert section["train"] == {"hub": "acme/sts-like", "split": "train"}
+    assert section["dev"] == {"hub": "acme/sts-like", "split": "validation"}
+    assert "test" not in section  # create-study carves it
+    assert ("dev", "acme/sts-like:validation") in inferred.table()
+
+
+def test_data_that_is_neither_a_folder_nor_a_hub_id(tmp_path: Path) -> None:
+    from hpo.tune.data_in import read_data
+
+    with pytest.raises(UsageError) as info:
+        read_data(tmp_path / "not here" / "x")
+    assert str(info.value) == (
+        f"DATA {tmp_path / 'not here' / 'x'}: not a folder or a Hub dataset id (give a folder of train/dev/test files)"
+    )
+
+
+def test_an_unreachable_hub_dataset_is_one_line() -> None:
+    from hpo.errors import DataError
+    from hpo.tune.data_in import read_data
+
+    with pytest.raises(DataError) as info:
+        read_data(Path("no-such-owner/no-such-dataset"))
+    prefix = "DATA no-such-owner/no-such-dataset (no such folder here): cannot load Hub dataset no-such-owner/"
+    assert str(info.value).startswith(prefix)
+    assert "\n" not in str(info.value)

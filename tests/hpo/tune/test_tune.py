@@ -92,3 +92,35 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_to_a_tested_model(
     assert {"probe", "baselines", "search", "final"} <= set(actual)
     report = (out / "report.md").read_text()
     assert "| phase | predicted | actual |" in report and "## Verdicts" in report
+
+
+def test_trials_the_deadline_left_queued_are_closed_with_the_reason(
+    scored_pairs: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    """Queued search trials do not linger after the search: failed with a reason the study shows."""
+    import optuna
+
+    from hpo import attrs
+    from hpo.results.new_study import create_study_from_file
+    from hpo.store.storage import StorageUrl, open_storage
+    from hpo.store.study import load_stored_study
+    from hpo.tune.run import NOT_RUN, close_search
+
+    out = tmp_path / "out"
+    assert invoke(*_tune_args(scored_pairs, out, tiny_model), "--plan-only").exit_code == 0
+    url = StorageUrl.parse(f"sqlite:///{tmp_path / 'study.db'}")
+    name = create_study_from_file(str(out / "study.yaml"), url, load_if_exists=False)
+    stored = load_stored_study(open_storage(url), name)
+    queued = len(stored.study.get_trials(states=(optuna.trial.TrialState.WAITING,)))
+    lines: list[str] = []
+    assert close_search(stored, lines.append) == queued > 0
+    trials = stored.study.get_trials()
+    assert {t.state for t in trials} == {optuna.trial.TrialState.FAIL}
+    assert {t.user_attrs[attrs.FAIL_REASON] for t in trials} == {NOT_RUN}
+    assert lines == [
+        f"{queued} queued trials not run: the search's time ran out (marked failed, '{NOT_RUN}')",
+        "confirmation skipped: the search ran out of time before its queue was done",
+    ]
+    lines.clear()
+    assert close_search(stored, lines.append) == queued  # a resume: the same count, nothing new closed
+    assert lines == ["confirmation skipped: the search ran out of time before its queue was done"]
