@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
+TRIAL_RATE_WINDOW = 24 * 3600.0  # seconds of a bar's history its ETA is estimated from
 
 
 class ProgressListener(Protocol):
@@ -77,7 +78,7 @@ class LogProgress:
 class RichProgress:
     """A live bar per trial: samples seen of the trial's total, latest metric, ETA."""
 
-    def __init__(self, metric: str, console: Any = None) -> None:
+    def __init__(self, metric: str, console: Any = None, get_time: Callable[[], float] | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -90,6 +91,10 @@ class RichProgress:
             TimeRemainingColumn(),
             console=console or Console(stderr=True),
             transient=False,
+            # The rate over the whole trial, as the log lines use: rich's default 30 s window makes
+            # the ETA swing with every evaluation pause and every burst of load on a shared machine.
+            speed_estimate_period=TRIAL_RATE_WINDOW,
+            get_time=get_time,
         )
         self.tasks: dict[int, Any] = {}
         self.progress.start()

@@ -28,6 +28,25 @@ def test_live_bars_show_trial_samples_metric_and_end_state() -> None:
     assert "pruned" in text
 
 
+def test_the_bar_eta_rides_out_an_evaluation_pause() -> None:
+    """A bar's time left comes from the trial's whole rate, not the last 30 s: a minute spent
+    evaluating (no samples) does not make it jump."""
+    now = [0.0]
+    progress = RichProgress("ndcg@10", console=Console(file=io.StringIO()), get_time=lambda: now[0])
+    progress.trial_started(0, {})
+    for second in range(1, 121):  # 120 s of training at 2 samples a second
+        now[0] = float(second)
+        progress.step(0, 2 * second, 480)
+    before = progress.progress.tasks[0].time_remaining
+    now[0] += 60.0  # an evaluation: a minute without a sample
+    progress.step(0, 242, 480)
+    after = progress.progress.tasks[0].time_remaining
+    progress.close()
+    assert before is not None and after is not None
+    assert before == pytest.approx(120, rel=0.05)
+    assert after < 2 * before  # about 180 s: the pause slows the whole rate; rich's default window shows no ETA at all
+
+
 def test_worker_logs_plain_lines_off_a_terminal_and_quiet_hides_them(tmp_path: object, tiny_model: str) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
     config = write_config(tmp_path, retrieval_config(tiny_model, budget={"n_trials": 2}))  # type: ignore[arg-type]
