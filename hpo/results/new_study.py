@@ -71,7 +71,7 @@ def create_study_from_file(
     if replace and config.study_name in storage.study_names():
         logger.info("%s; creating it again", delete_study(storage, config.study_name, force, "replace").describe())
     created = create_study(config, fingerprint(data), data.summary(), storage, load_if_exists)
-    update_study_note(optuna.load_study(study_name=created, storage=storage.backend), config)
+    update_study_note(optuna.load_study(study_name=created, storage=storage.backend), config, trials=())
     return created
 
 

@@ -8,6 +8,7 @@ and after ``hpo baseline``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpo import attrs
@@ -23,17 +24,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def update_study_note(study: optuna.Study, config: StudyConfig) -> None:
-    """Rewrite the note; a failure is logged, never fatal (the note is a view, not a record)."""
+def update_study_note(
+    study: optuna.Study, config: StudyConfig, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+) -> None:
+    """Rewrite the note; a failure is logged, never fatal (the note is a view, not a record).
+
+    ``trials`` are the study's trials when the caller knows them (none, for a study just
+    created: reading a queued budget of 100,000 trials back would cost a minute)."""
     try:
         from optuna_dashboard import save_note
 
-        save_note(study, study_note(study, config))
+        save_note(study, study_note(study, config, trials))
     except Exception as exc:
         logger.warning("could not update the study note: %s", exc)
 
 
-def study_note(study: optuna.Study, config: StudyConfig) -> str:
+def study_note(
+    study: optuna.Study, config: StudyConfig, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+) -> str:
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)  # once: each read goes through every queued trial
     summary = study.user_attrs.get(attrs.DATA_SUMMARY, {})
     lines = [
         f"## {study.study_name}: {config.objective}",
@@ -56,9 +66,9 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
         f"**Budget**: {config.budget.n_trials} trials; sampler {config.sampler.type}; pruner {config.pruner.type}; "
         f"intermediate evaluations every {config.evaluation.every_samples} training samples.",
         "",
-        "**Best so far**: " + _best(study, config),
+        "**Best so far**: " + _best(trials, config),
     ]
-    lines += _verdict_lines(study, config)
+    lines += _verdict_lines(study, config, trials)
     baselines = study.user_attrs.get(attrs.BASELINES, {})
     if baselines:
         lines += [
@@ -74,7 +84,6 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
             dev = result["dev"]
             cells = [markdown_text(model), f"{dev['value']:.4f}", dev.get("corpus", ""), value, test.get("corpus", "")]
             lines.append("| " + " | ".join(cells) + " |")
-    trials = study.get_trials(deepcopy=False)
     spend = study_spend(trials)
     if spend.device_seconds:
         cap = f" (budget.max_cost ${config.budget.max_cost:g})" if config.budget.max_cost else ""
@@ -90,11 +99,11 @@ def study_note(study: optuna.Study, config: StudyConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _verdict_lines(study: optuna.Study, config: StudyConfig) -> list[str]:
+def _verdict_lines(study: optuna.Study, config: StudyConfig, trials: Sequence[optuna.trial.FrozenTrial]) -> list[str]:
     """The best trial against the runner-up and each baseline, on dev, as a Markdown list."""
     from hpo.verdicts.trials import trial_verdicts
 
-    ranked = ranked_complete(study.get_trials(deepcopy=False), config.direction)
+    ranked = ranked_complete(trials, config.direction)
     if not ranked:
         return []
     rows = trial_verdicts(study, config, ranked[0])
@@ -136,8 +145,8 @@ def _values(param: Any) -> str:
     return f"{data['low']} to {data['high']}" + (" (log)" if data.get("log") else "")
 
 
-def _best(study: optuna.Study, config: StudyConfig) -> str:
-    ranked = ranked_complete(study.get_trials(deepcopy=False), config.direction)
+def _best(trials: Sequence[optuna.trial.FrozenTrial], config: StudyConfig) -> str:
+    ranked = ranked_complete(trials, config.direction)
     if not ranked:
         return "no complete trial yet."
     best = ranked[0]
