@@ -532,7 +532,9 @@ DATA_FILES = [
         "must be unique",
         _files_config(dev={"path": "dev.jsonl"}),
         files={
-            "train.jsonl": [{**r, "qid": f"t{i}"} for i, r in enumerate(GOOD_QUERIES)],
+            "train.jsonl": [
+                {"query": f"train question {i}?", "positive": f"fact {i}", "qid": f"t{i}"} for i in range(40)
+            ],
             "dev.jsonl": [*GOOD_QUERIES, {"query": "another question?", "positive": "x", "qid": "q3"}],
         },
     ),
