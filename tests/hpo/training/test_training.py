@@ -174,5 +174,6 @@ def test_a_seed_changes_the_run_and_the_same_seed_repeats_it(tiny_model: str, tm
     first = train_trial(task, params, data, config, NullReporter(), seed=1)
     again = train_trial(task, params, data, config, NullReporter(), seed=1)
     other = train_trial(task, params, data, config, NullReporter(), seed=2)
-    assert first.value == pytest.approx(again.value, abs=1e-6)
-    assert other.value != pytest.approx(first.value, abs=1e-6)
+    assert first.metrics == pytest.approx(again.metrics, abs=1e-6)
+    # Every metric, not the value alone: on a tiny dev set two models can tie on AP.
+    assert other.metrics != pytest.approx(first.metrics, abs=1e-6)
