@@ -6,7 +6,16 @@ import itertools
 
 import pytest
 
-from hpo.tune.plan import RESERVE, Budget, BudgetTooShortError, DataSizes, ModelProbe, make_plan, parse_budget
+from hpo.tune.plan import (
+    PROBE_MARGIN,
+    RESERVE,
+    Budget,
+    BudgetTooShortError,
+    DataSizes,
+    ModelProbe,
+    make_plan,
+    parse_budget,
+)
 
 SMALL = ModelProbe("small", {16: 9.0, 32: 8.5, 64: 8.0}, encode_texts_per_second=300.0, load_seconds=2.0)
 LARGE = ModelProbe("large", {16: 2.0, 32: 1.9, 64: 1.8}, encode_texts_per_second=60.0, load_seconds=6.0)
@@ -123,4 +132,7 @@ def test_a_budget_too_short_for_the_data_says_what_it_needs() -> None:
         make_plan([SMALL], RETRIEVAL, Budget(3 * 60.0))
     message = str(info.value)
     assert message.startswith("the budget is too short here: one trial, the zero-shot scores and the final tests")
-    assert message.endswith("m")
+    needed = float(message.split("take about ")[1].split(" min")[0])
+    suggested = int(message.rsplit("give at least ", 1)[1].removesuffix("m"))
+    assert suggested * (1 - RESERVE) >= needed * PROBE_MARGIN  # room for a probe that measures slower next time
+    assert make_plan([SMALL], RETRIEVAL, Budget(suggested * 60.0)).n_trials >= 1
