@@ -70,8 +70,10 @@ def create_study_from_file(
     storage = open_storage(storage_url, create=True)
     if replace and config.study_name in storage.study_names():
         logger.info("%s; creating it again", delete_study(storage, config.study_name, force, "replace").describe())
+    existed = config.study_name in storage.study_names()  # --load-if-exists: its note shows its trials
     created = create_study(config, fingerprint(data), data.summary(), storage, load_if_exists)
-    update_study_note(optuna.load_study(study_name=created, storage=storage.backend), config, trials=())
+    study = optuna.load_study(study_name=created, storage=storage.backend)
+    update_study_note(study, config, trials=None if existed else ())  # a new study has no finished trial
     return created
 
 

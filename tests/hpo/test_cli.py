@@ -72,6 +72,30 @@ def test_schedule_finer_than_a_batch_is_rejected(tmp_path: Path, tiny_model: str
     )
 
 
+def test_reusing_a_study_keeps_its_note_of_finished_trials(tmp_path: Path, tiny_model: str) -> None:
+    """A new study's note is written without reading its queue back; a reused one's still shows its best."""
+    import optuna
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    from hpo import attrs
+
+    config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60), tiny_model))
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert invoke("create-study", "--config", str(config), "--storage", url).exit_code == 0
+    backend = optuna.storages.RDBStorage(url)
+    study_id = backend.get_study_id_from_name("pairs")
+
+    def note() -> str:
+        return str(get_note_from_system_attrs(backend.get_study_system_attrs(study_id), None)["body"])
+
+    assert "**Best so far**: no complete trial yet." in note()
+    first = backend.get_all_trials(study_id)[0]
+    backend.set_trial_user_attr(first._trial_id, attrs.TRAINING, {})  # as a worker records it
+    backend.set_trial_state_values(first._trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
+    assert invoke("create-study", "--config", str(config), "--storage", url, "--load-if-exists").exit_code == 0
+    assert "**Best so far**: trial 0, " in note()
+
+
 def test_existing_study_needs_load_if_exists_with_identical_config(tmp_path: Path, tiny_model: str) -> None:
     config = write_config(tmp_path, _pairs(tmp_path, pair_rows(60), tiny_model))
     url = f"sqlite:///{tmp_path}/s.db"
