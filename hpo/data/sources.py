@@ -109,8 +109,8 @@ def _as_written(path: Path, fmt: str, dataset: Any) -> list[Row]:
     text = path.read_text(encoding="utf-8")
     try:
         written = json.loads(text)
-    except ValueError:  # JSON Lines
-        written = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:  # JSON Lines; not splitlines(): strings may hold U+2028 and other line breaks
+        written = [json.loads(line) for line in text.split("\n") if line.strip()]
     if isinstance(written, list) and len(written) == len(rows) and all(isinstance(r, dict) for r in written):
         return [{column: row.get(column) for column in dataset.column_names} for row in written]
     return rows

@@ -55,6 +55,8 @@ def _json_problem(text: str) -> str | None:
             cut = " (the file looks cut short)" if index == last and not text.endswith("\n") else ""
             reason = exc.msg.removesuffix(" at")  # "Unterminated string starting at"
             return f"line {index + 1} is not valid JSON: {reason} at column {exc.colno}{cut}"
+        if isinstance(value, list) and index == 0 == last:
+            return None  # one JSON document on one line: a list of rows, as json.dump writes it
         if not isinstance(value, dict):
             return f"line {index + 1} is a JSON {type(value).__name__}, not an object of column values"
     return None

@@ -109,6 +109,7 @@ def test_unreachable_hub_dataset_is_a_clear_error() -> None:
         ("a.csv", b"t,u\na,b\na,b,c\n", "line 3 has 3 fields where the header has 2"),
         ("a.jsonl", '{"t": "a\u2028b"}\n\n{"t": "c"}\r\n'.encode(), None),  # a line break inside a string, a blank line
         ("a.json", b'[\n{"t": "a"},\n{"t": "b"}\n]\n', None),  # one JSON document
+        ("a.json", b'[{"t": "a"}, {"t": "b"}]', None),  # the same on one line, as json.dump writes it
         ("a.csv", b't,u\n"multi\nline",b\nc,\n', None),
     ],
 )
