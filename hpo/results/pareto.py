@@ -107,7 +107,12 @@ def front(points: list[Point], axis: Axis, maximize: bool) -> list[Point]:
         as_good = sign * p.value >= sign * q.value and cost <= other * (1 + axis.tolerance)
         return as_good and (sign * p.value > sign * q.value or cost < other)
 
-    kept = [b for b in placed if not any(beats(a, b) for a in placed if a[0] is not b[0])]
+    # Best value first, each judged against the points kept so far: with a tolerance "beats" is
+    # not transitive, and a point beaten only by a dropped one still belongs to the front.
+    kept: list[tuple[Point, float]] = []
+    for candidate in sorted(placed, key=lambda pc: (-sign * pc[0].value, pc[1], pc[0].trial)):
+        if not any(beats(a, candidate) for a in kept):
+            kept.append(candidate)
     return [p for p, _ in sorted(kept, key=lambda pc: (pc[1], -sign * pc[0].value, pc[0].trial))]
 
 

@@ -92,6 +92,9 @@ def test_latencies_within_the_tolerance_count_as_equal() -> None:
     assert [p.trial for p in front(noisy, latency, maximize=True)] == [2, 0]
     clearly_faster = [_point(0, 0.62, 0.1, 54.29), _point(1, 0.60, 0.1, 50.0)]
     assert [p.trial for p in front(clearly_faster, latency, maximize=True)] == [1, 0]
+    # 0 beats 1 and 1 beats 2 within the tolerance, but 2 is 8% faster than 0: it stays.
+    chained = [_point(0, 0.90, 0.1, 10.4), _point(1, 0.89, 0.1, 10.0), _point(2, 0.88, 0.1, 9.6)]
+    assert [p.trial for p in front(chained, latency, maximize=True)] == [2, 0]
 
 
 def test_the_listing_says_the_tolerance_and_when_latencies_are_not_comparable() -> None:
