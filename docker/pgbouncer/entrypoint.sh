@@ -5,7 +5,7 @@
 set -eu
 conf=/tmp/pgbouncer
 mkdir -p "$conf"
-password="$(cat "$DB_PASSWORD_FILE")"
+password="$(sed 's/"/""/g' "$DB_PASSWORD_FILE")"  # a quote in the password is doubled in the auth file
 printf '"%s" "%s"\n' "$DB_USER" "$password" > "$conf/userlist.txt"
 chmod 600 "$conf/userlist.txt"
 cat > "$conf/pgbouncer.ini" <<INI
