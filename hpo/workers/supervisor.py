@@ -152,7 +152,10 @@ def as_supervised_child(environ: Mapping[str, str]) -> None:
     """In an ``hpo worker`` a parent started: die with the parent, and use this worker's share of the cores."""
     follow_parent(environ)
     if CPU_THREADS_ENV in environ:
-        threads = use_thread_share(int(environ[CPU_THREADS_ENV]))
+        value = environ[CPU_THREADS_ENV]
+        if not value.isdigit() or int(value) < 1:
+            raise UsageError(f"{CPU_THREADS_ENV}={value}: give a whole number of CPU threads, 1 or more (or unset it)")
+        threads = use_thread_share(int(value))
         logger.info("this worker uses %s (its share of the machine's cores)", _count(threads, "CPU thread"))
 
 

@@ -247,3 +247,13 @@ def test_a_second_stop_signal_is_reported_as_asked_and_the_parent_exits_130(tmp_
     assert "abandoned its running trial (exit 130; it will be re-run)" in err
     assert " ERROR " not in err
     assert out.startswith("0 trials ended in ")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2"])
+def test_a_bad_thread_share_is_one_line(value: str) -> None:
+    from hpo.errors import UsageError
+    from hpo.workers.supervisor import as_supervised_child
+
+    with pytest.raises(UsageError) as info:
+        as_supervised_child({"HPO_CPU_THREADS": value})
+    assert str(info.value) == f"HPO_CPU_THREADS={value}: give a whole number of CPU threads, 1 or more (or unset it)"
