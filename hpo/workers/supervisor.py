@@ -184,9 +184,8 @@ def run_supervised(
     """
     command = [sys.executable, "-m", "hpo", *hpo_args, "worker", *worker_args]
     link = ParentLink()
-    children = {slot.label: _start(slot, storage_url, command, link) for slot in slots}
+    children: dict[str, subprocess.Popen[bytes]] = {}
     by_label = {slot.label: slot for slot in slots}
-    restarts = dict.fromkeys(children, 0)
     codes: dict[str, int] = {}
     stopping = False
 
@@ -197,8 +196,15 @@ def run_supervised(
             if child.poll() is None:
                 child.send_signal(signum)
 
+    # Forwarding is in place before the first child starts: a stop during start-up reaches the
+    # children already running (in their own session, a terminal's Ctrl-C does not) and starts no more.
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        for slot in slots:
+            if stopping:
+                break
+            children[slot.label] = _start(slot, storage_url, command, link)
+        restarts = dict.fromkeys(children, 0)
         while len(codes) < len(children):
             for label, child in children.items():
                 if label in codes or (code := child.poll()) is None:
@@ -215,7 +221,7 @@ def run_supervised(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         link.close()
-    return max(codes.values(), key=abs)
+    return max(codes.values(), key=abs, default=ABANDONED)  # none started: stopped during start-up
 
 
 def _log_exit(label: str, pid: int, code: int, stopping: bool) -> None:
