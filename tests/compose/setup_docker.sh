@@ -23,7 +23,7 @@ if ! docker compose version >/dev/null 2>&1; then
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     echo "deb http://deb.debian.org/debian trixie main" > "$apt_dir/sources.list"
     apt_options=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=-"
-        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
     apt-get "${apt_options[@]}" update -qq
     (cd "$apt_dir" && apt-get "${apt_options[@]}" download docker-compose >/dev/null 2>&1)
     dpkg-deb -x "$apt_dir"/docker-compose_*.deb "$apt_dir/root"
