@@ -39,6 +39,6 @@ COPY search_spaces ./search_spaces
 RUN pip install --no-deps .
 
 # Configs, data files and outputs live in the bind-mounted work folder (see docker-compose.yml).
-WORKDIR /workspace
+WORKDIR /files
 ENTRYPOINT ["hpo"]
 CMD ["--help"]

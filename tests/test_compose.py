@@ -139,7 +139,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> Iterator
         "HPO_STUDY": STUDY,
         "HF_TOKEN": "",
         "HF_HUB_OFFLINE": "1",
-        "HPO_WORK": str(work),
+        "HPO_FILES": str(work),
         "HPO_DASHBOARD_PORT": str(free_port()),
         **LOCAL_IMAGES,
         **_build_extras(),
@@ -165,7 +165,7 @@ def test_config_shows_no_password(stack: Stack) -> None:
 
 
 def test_create_study_from_the_work_folder(stack: Stack) -> None:
-    result = stack.hpo("create-study", "--config", "/workspace/study.yaml")
+    result = stack.hpo("create-study", "--config", "/files/study.yaml")
     assert result.stdout.strip() == STUDY
     assert stack.trial_states() == {"WAITING": N_TRIALS}
 
@@ -225,8 +225,8 @@ def test_down_and_up_keep_the_study(stack: Stack) -> None:
 
 
 def test_best_and_report_land_on_the_host(stack: Stack) -> None:
-    stack.hpo("best", "--study", STUDY, "-o", "/workspace/best.yaml")
-    stack.hpo("report", "--study", STUDY, "-o", "/workspace/report")
+    stack.hpo("best", "--study", STUDY, "-o", "/files/best.yaml")
+    stack.hpo("report", "--study", STUDY, "-o", "/files/report")
     best = yaml.safe_load((stack.work / "best.yaml").read_text())
     assert best["study"] == STUDY
     assert any(STUDY in page.read_text() for page in (stack.work / "report").glob("*.md"))
